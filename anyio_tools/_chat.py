@@ -1,0 +1,305 @@
+"""Conversation items and the ordered chat context (SPEC CON-6, UPD-9, HOST-1).
+
+Every item carries a unique ``id`` and an ordering key ``(created_at, seq)``: ``created_at`` is
+read from anyio's clock (so virtual clocks reach it) and ``seq`` from a process-wide counter
+that only hands out increasing numbers. ``ChatContext.insert`` places an item after every item
+with a smaller or equal key, so an item created earlier but committed later (the inline answer
+of a tool's first update) still sorts before items created after it, even under a frozen clock.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Final, Literal, TypeAlias, final
+
+import anyio
+import attrs
+
+from ._errors import StopResponse, ToolError
+from ._values import GENERIC_ERROR_TEXT, UNUSABLE_VALUE_TEXT, value_text
+
+__all__ = [
+    "AgentHandoff",
+    "ChatContext",
+    "ChatItem",
+    "ChatMessage",
+    "ChatRole",
+    "FunctionCall",
+    "FunctionCallOutput",
+    "JSONValue",
+]
+
+JSONValue: TypeAlias = "dict[str, JSONValue] | list[JSONValue] | str | int | float | bool | None"
+"""A value that JSON can represent."""
+
+ChatRole: TypeAlias = Literal["system", "developer", "user", "assistant"]
+"""Who said a chat message."""
+
+_seq: Final = itertools.count(1)
+
+
+def _now() -> float:
+    # Outside an event loop (an item built at import time, or in sync code) there is no clock
+    # to read; 0.0 sorts such items before anything created while the conversation runs.
+    try:
+        return anyio.current_time()
+    except RuntimeError:
+        return 0.0
+
+
+def _next_seq() -> int:
+    return next(_seq)
+
+
+def _item_id(prefix: str) -> str:
+    return f"{prefix}_{next(_seq)}"
+
+
+def _message_id() -> str:
+    return _item_id("msg")
+
+
+def _call_item_id() -> str:
+    return _item_id("fc")
+
+
+def _output_item_id() -> str:
+    return _item_id("fco")
+
+
+def _handoff_id() -> str:
+    return _item_id("handoff")
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ChatMessage:
+    """A message said by the user, the assistant, or given as instructions.
+
+    Args:
+        role: Who said it.
+        content: The text.
+        interrupted: Whether an assistant message was cut short while it played.
+    """
+
+    role: ChatRole
+    content: str
+    interrupted: bool = False
+    id: str = attrs.field(factory=_message_id)
+    created_at: float = attrs.field(factory=_now)
+    seq: int = attrs.field(factory=_next_seq)
+
+    @property
+    def sort_key(self) -> tuple[float, int]:
+        """The ordering key ``(created_at, seq)``."""
+        return (self.created_at, self.seq)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class FunctionCall:
+    """The LLM's request to call a tool.
+
+    Args:
+        call_id: The id the LLM gave the call; its answer carries the same id.
+        name: The tool's name.
+        arguments: The arguments, as the text of a JSON object.
+        extra: Metadata about the call (for instance whether it runs in the background).
+    """
+
+    call_id: str
+    name: str
+    arguments: str = "{}"
+    extra: dict[str, JSONValue] = attrs.field(factory=dict)
+    id: str = attrs.field(factory=_call_item_id)
+    created_at: float = attrs.field(factory=_now)
+    seq: int = attrs.field(factory=_next_seq)
+
+    @property
+    def sort_key(self) -> tuple[float, int]:
+        """The ordering key ``(created_at, seq)``."""
+        return (self.created_at, self.seq)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class FunctionCallOutput:
+    """The answer to one `FunctionCall`, sharing its ``call_id``.
+
+    Args:
+        call_id: The id of the call this answers.
+        name: The tool's name.
+        output: The text the LLM sees.
+        is_error: Whether the text reports a failure.
+        reply_required: Whether the LLM should reply to this output.
+    """
+
+    call_id: str
+    name: str
+    output: str
+    is_error: bool = False
+    reply_required: bool = True
+    id: str = attrs.field(factory=_output_item_id)
+    created_at: float = attrs.field(factory=_now)
+    seq: int = attrs.field(factory=_next_seq)
+
+    @property
+    def sort_key(self) -> tuple[float, int]:
+        """The ordering key ``(created_at, seq)``."""
+        return (self.created_at, self.seq)
+
+    @classmethod
+    def from_value(cls, call: FunctionCall, value: object) -> FunctionCallOutput:
+        """Build the answer for a value a tool returned.
+
+        A str is used as it is; other valid values (scalars, and lists, tuples, sets and dicts
+        of them) become ``str(value)``; ``None`` becomes an empty text that asks for no reply;
+        anything else becomes an error saying the value is unusable.
+        """
+        if value is None:
+            return cls(call_id=call.call_id, name=call.name, output="", reply_required=False)
+        text = value_text(value)
+        if text is None:
+            return cls(
+                call_id=call.call_id, name=call.name, output=UNUSABLE_VALUE_TEXT, is_error=True
+            )
+        return cls(call_id=call.call_id, name=call.name, output=text)
+
+    @classmethod
+    def from_exception(cls, call: FunctionCall, exc: BaseException) -> FunctionCallOutput:
+        """Build the answer for an exception a tool raised.
+
+        A `ToolError` gives its message verbatim, as an error. `StopResponse` gives an empty
+        text that asks for no reply. Anything else gives a fixed generic error text that shows
+        nothing of the exception.
+        """
+        if isinstance(exc, StopResponse):
+            return cls(call_id=call.call_id, name=call.name, output="", reply_required=False)
+        if isinstance(exc, ToolError):
+            return cls(call_id=call.call_id, name=call.name, output=exc.message, is_error=True)
+        return cls(call_id=call.call_id, name=call.name, output=GENERIC_ERROR_TEXT, is_error=True)
+
+
+@final
+@attrs.frozen(kw_only=True)
+class AgentHandoff:
+    """A marker in the history: the conversation passed from one agent to another.
+
+    Args:
+        old_agent: The name of the agent that left, or None at the start of a session.
+        new_agent: The name of the agent that took over.
+    """
+
+    old_agent: str | None
+    new_agent: str
+    id: str = attrs.field(factory=_handoff_id)
+    created_at: float = attrs.field(factory=_now)
+    seq: int = attrs.field(factory=_next_seq)
+
+    @property
+    def sort_key(self) -> tuple[float, int]:
+        """The ordering key ``(created_at, seq)``."""
+        return (self.created_at, self.seq)
+
+
+ChatItem: TypeAlias = ChatMessage | FunctionCall | FunctionCallOutput | AgentHandoff
+"""Any item of a chat context."""
+
+
+@final
+class ChatContext:
+    """An ordered list of chat items: what an LLM sees, or a session's history.
+
+    Items are kept sorted by their ``(created_at, seq)`` key; inserting an item that is
+    already present (same ``id``) does nothing. Inserting at the end, the common case, costs
+    the same however long the context is. Nothing here blocks or awaits.
+
+    Args:
+        items: Initial items, put in key order.
+    """
+
+    __slots__ = ("_by_id", "_items", "_keys")
+
+    def __init__(self, items: Iterable[ChatItem] = ()) -> None:
+        self._items: list[ChatItem] = []
+        self._keys: list[tuple[float, int]] = []
+        self._by_id: dict[str, ChatItem] = {}
+        self.insert(sorted(items, key=lambda item: item.sort_key))
+
+    @property
+    def items(self) -> Sequence[ChatItem]:
+        """The items in order. A live, read-only view: use `insert` to change it."""
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[ChatItem]:
+        return iter(self._items)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._by_id
+
+    def __repr__(self) -> str:
+        return f"ChatContext({len(self._items)} items)"
+
+    @property
+    def last_item(self) -> ChatItem | None:
+        """The newest item, or None when empty."""
+        return self._items[-1] if self._items else None
+
+    def get(self, item_id: str) -> ChatItem | None:
+        """Return the item with this id, or None."""
+        return self._by_id.get(item_id)
+
+    def index(self, item_id: str) -> int:
+        """Return the position of the item with this id.
+
+        Raises:
+            KeyError: No item has this id.
+        """
+        item = self._by_id.get(item_id)
+        if item is None:
+            raise KeyError(f"no item with id {item_id!r} in this chat context")
+        position = bisect.bisect_left(self._keys, item.sort_key)
+        while self._items[position] is not item:
+            position += 1
+        return position
+
+    def insert(self, items: ChatItem | Iterable[ChatItem]) -> None:
+        """Insert items by their ordering key, each after every item with a smaller or equal key.
+
+        Items already present (by id) are skipped, so inserting twice is harmless.
+        """
+        if isinstance(items, ChatMessage | FunctionCall | FunctionCallOutput | AgentHandoff):
+            items = (items,)
+        for item in items:
+            if item.id in self._by_id:
+                continue
+            key = item.sort_key
+            self._by_id[item.id] = item
+            if not self._keys or key >= self._keys[-1]:
+                self._items.append(item)
+                self._keys.append(key)
+            else:
+                position = bisect.bisect_right(self._keys, key)
+                self._items.insert(position, item)
+                self._keys.insert(position, key)
+
+    def add_message(
+        self, role: ChatRole, content: str, *, interrupted: bool = False
+    ) -> ChatMessage:
+        """Create a message now and insert it; return it."""
+        message = ChatMessage(role=role, content=content, interrupted=interrupted)
+        self.insert(message)
+        return message
+
+    def copy(self) -> ChatContext:
+        """Return an independent context with the same items (the items are immutable)."""
+        clone = ChatContext()
+        clone._items = list(self._items)
+        clone._keys = list(self._keys)
+        clone._by_id = dict(self._by_id)
+        return clone

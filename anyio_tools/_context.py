@@ -1,0 +1,247 @@
+"""The context a tool receives for one call (SPEC CTX-1..6, CTX-9, UPD-1..6).
+
+A context records every update it makes (``ctx.updates``). When an executor runs the call it
+binds itself to the context through the small `CallBinding` protocol and receives each update;
+without a binding (a standalone run, or after the call ended) recording is all that happens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Generic, Protocol, TypeAlias, TypeVar, final
+
+from anyio.lowlevel import checkpoint
+
+from ._chat import FunctionCall, FunctionCallOutput
+from ._host import SessionHandle, TurnHandle
+from ._options import ToolOptions, UpdatePromptArgs, render
+from ._values import value_text
+
+__all__ = ["CallBinding", "RunContext", "UpdatePair"]
+
+logger = logging.getLogger("anyio_tools.context")
+
+UserdataT = TypeVar("UserdataT")
+
+UpdatePair: TypeAlias = tuple[FunctionCall, FunctionCallOutput]
+"""A recorded update: a copy of the call item under the entry id, and its output."""
+
+_DEFAULT_OPTIONS = ToolOptions.resolve()
+
+
+class CallBinding(Protocol):
+    """What a context needs from the executor that runs its call."""
+
+    @property
+    def options(self) -> ToolOptions:
+        """The executor's resolved templates."""
+        ...
+
+    def on_update(self, entry_id: str, message: str, pair: UpdatePair) -> None:
+        """Take one update: release the call (first update) or deliver it (later ones)."""
+        ...
+
+
+@final
+class RunContext(Generic[UserdataT]):
+    """What a tool call can see and do: its session, its turn, its call, and progress updates.
+
+    A host builds one context per call. A tool receives it through a parameter annotated
+    ``RunContext`` (any name, never part of the schema).
+
+    Args:
+        function_call: The call item this context belongs to.
+        session: The conversation, or None for a call run on its own.
+        speech_handle: The turn that made the call, or None.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_binding",
+        "_detached",
+        "_function_call",
+        "_initial_step",
+        "_session",
+        "_speech_handle",
+        "_updates",
+    )
+
+    def __init__(
+        self,
+        *,
+        function_call: FunctionCall,
+        session: SessionHandle[UserdataT] | None = None,
+        speech_handle: TurnHandle | None = None,
+    ) -> None:
+        self._function_call = function_call
+        self._session = session
+        self._speech_handle = speech_handle
+        # CTX-1: the step whose playout wait_for_playout() waits for.
+        self._initial_step = speech_handle.num_steps - 1 if speech_handle is not None else -1
+        self._updates: list[UpdatePair] = []
+        self._binding: CallBinding | None = None
+        self._detached = False
+
+    def __repr__(self) -> str:
+        call = self._function_call
+        return f"<RunContext {call.name} call_id={call.call_id!r}>"
+
+    @property
+    def function_call(self) -> FunctionCall:
+        """The call item this context belongs to."""
+        return self._function_call
+
+    @property
+    def call_id(self) -> str:
+        """The call's id (shorthand for ``function_call.call_id``)."""
+        return self._function_call.call_id
+
+    @property
+    def session(self) -> SessionHandle[UserdataT]:
+        """The conversation this call belongs to.
+
+        Raises:
+            RuntimeError: The context was built without a session.
+        """
+        if self._session is None:
+            raise RuntimeError(f"the context of call {self.call_id!r} was built without a session")
+        return self._session
+
+    @property
+    def speech_handle(self) -> TurnHandle:
+        """The turn that made this call.
+
+        Raises:
+            RuntimeError: The context was built without a turn.
+        """
+        if self._speech_handle is None:
+            raise RuntimeError(f"the context of call {self.call_id!r} was built without a turn")
+        return self._speech_handle
+
+    @property
+    def userdata(self) -> UserdataT:
+        """The session's application data.
+
+        Raises:
+            ValueError: There is no session, or the session has no userdata.
+        """
+        if self._session is None:
+            raise ValueError(
+                f"the context of call {self.call_id!r} has no session, so it has no userdata"
+            )
+        return self._session.userdata
+
+    @property
+    def updates(self) -> Sequence[UpdatePair]:
+        """The updates recorded so far, oldest first (a read-only view)."""
+        return self._updates
+
+    def disallow_interruptions(self) -> None:
+        """Forbid interrupting the turn that made this call (and cancelling its calls).
+
+        Raises:
+            RuntimeError: The turn was already interrupted, or there is no turn.
+        """
+        turn = self.speech_handle
+        if turn.interrupted:
+            raise RuntimeError(
+                "cannot disallow interruptions: the turn that made call "
+                f"{self.call_id!r} was already interrupted"
+            )
+        turn.allow_interruptions = False
+
+    async def wait_for_playout(self) -> None:
+        """Wait until the speech said before this call, in the same turn, finished playing.
+
+        Unlike waiting for the whole turn, this does not wait for later steps or for the reply
+        to the tools. Cancelling the wait cancels nothing else.
+
+        Raises:
+            RuntimeError: The context has no turn, or the turn had no generation yet.
+        """
+        turn = self.speech_handle
+        if self._initial_step < 0:
+            raise RuntimeError(
+                f"the turn of call {self.call_id!r} had no generation when the call started"
+            )
+        await turn.wait_for_step_playout(self._initial_step)
+
+    async def update(
+        self,
+        message: object,
+        *,
+        template: str | Callable[[UpdatePromptArgs], str] | None = None,
+    ) -> None:
+        """Report progress to the conversation.
+
+        The first update answers the call at once with ``message``, so the conversation goes on
+        while the tool keeps working. Later updates are written into the conversation
+        immediately, and one reply about them is spoken once the conversation is idle. This
+        never waits for that reply.
+
+        Args:
+            message: The progress text. A str is wrapped by the template; any other value is
+                used as it is.
+            template: A ``str.format`` template or a callable for this update, instead of the
+                configured one. It can use ``function_name``, ``call_id`` and ``message``.
+        """
+        binding = self._binding
+        call = self._function_call
+        if isinstance(message, str):
+            raw = message
+            if template is None:
+                template = (
+                    binding.options if binding is not None else _DEFAULT_OPTIONS
+                ).update_template
+            args: UpdatePromptArgs = {
+                "function_name": call.name,
+                "call_id": call.call_id,
+                "message": message,
+            }
+            text = render(template, args)
+        else:
+            raw = str(message)
+            shown = value_text(message)
+            text = raw if shown is None else shown
+        k = len(self._updates)
+        entry_id = call.call_id if k == 0 else f"{call.call_id}_update_{k}"
+        pair = _update_pair(call, entry_id, text)
+        self._updates.append(pair)
+        if binding is not None:
+            binding.on_update(entry_id, raw, pair)
+        elif self._detached:
+            logger.warning(
+                "update %s of call %s arrived after the call ended; it was recorded only",
+                entry_id,
+                call.call_id,
+            )
+        await checkpoint()
+
+    # -- executor side ---------------------------------------------------------------------
+
+    def bind(self, binding: CallBinding) -> None:
+        """Attach the executor that runs this call (done by the executor).
+
+        Raises:
+            RuntimeError: The context is already bound, or its call already ended.
+        """
+        if self._binding is not None or self._detached:
+            raise RuntimeError(
+                f"the context of call {self.call_id!r} is already bound to an executor; "
+                "build a new RunContext for each call"
+            )
+        self._binding = binding
+
+    def detach(self) -> None:
+        """Detach the executor once the call ended; later updates are only recorded."""
+        self._binding = None
+        self._detached = True
+
+
+def _update_pair(call: FunctionCall, entry_id: str, text: str) -> UpdatePair:
+    # UPD-4: a copy of the metadata, so later changes to the call's metadata do not leak in.
+    item = FunctionCall(
+        call_id=entry_id, name=call.name, arguments=call.arguments, extra=dict(call.extra)
+    )
+    return item, FunctionCallOutput(call_id=entry_id, name=call.name, output=text)
