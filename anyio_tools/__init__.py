@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._arguments import ParsedArguments, parse_arguments
+from ._builtins import RunningCallTools
 from ._chat import (
     AgentHandoff,
     ChatContext,
@@ -14,6 +15,7 @@ from ._chat import (
     JSONValue,
 )
 from ._context import RunContext, UpdatePair
+from ._duplicates import CANCEL_TOOL_NAME, LIST_TOOL_NAME
 from ._errors import (
     ActivityClosedError,
     ExecutorClosedError,
@@ -23,7 +25,19 @@ from ._errors import (
     ToolError,
     UnknownToolError,
 )
-from ._host import SessionHandle, TurnHandle
+from ._events import (
+    CallEnded,
+    CallStarted,
+    CallStatus,
+    CallUpdated,
+    DropReason,
+    ReplyDropped,
+    ReplyStatus,
+    ReplyUpdated,
+    ToolEvent,
+)
+from ._executor import ExecutorScope, ExecutorState, ToolExecutor
+from ._host import ReplyHandle, ReplyTarget, SessionHandle, ToolHost, TurnHandle
 from ._info import DuplicateMode, DuplicateScope, ToolFlag, ToolInfo
 from ._options import (
     AsyncToolOptions,
@@ -33,43 +47,69 @@ from ._options import (
     ToolOptions,
     UpdatePromptArgs,
 )
+from ._outcomes import DispatchResult
+from ._registry import CallRegistry, RunningCall
 from ._schema import CONFIRM_PARAM
+from ._standalone import run_tool
 from ._tools import FunctionTool, PreparedArguments, RawFunctionTool, Tool, function_tool
 from ._toolsets import Toolset, ToolsetItem
-from ._values import CANCELLED_TEXT, GENERIC_ERROR_TEXT
+from ._values import CANCELLED_TEXT, CLOSING_TEXT, GENERIC_ERROR_TEXT, HandoffAgent
 
 __all__ = [
     "CANCELLED_TEXT",
+    "CANCEL_TOOL_NAME",
+    "CLOSING_TEXT",
     "CONFIRM_PARAM",
     "GENERIC_ERROR_TEXT",
+    "LIST_TOOL_NAME",
     "ActivityClosedError",
     "AgentHandoff",
     "AsyncToolOptions",
+    "CallEnded",
+    "CallRegistry",
+    "CallStarted",
+    "CallStatus",
+    "CallUpdated",
     "ChatContext",
     "ChatItem",
     "ChatMessage",
     "ChatRole",
+    "DispatchResult",
+    "DropReason",
     "DuplicateMode",
     "DuplicatePromptArgs",
     "DuplicateScope",
     "ExecutorClosedError",
+    "ExecutorScope",
+    "ExecutorState",
     "FunctionCall",
     "FunctionCallOutput",
     "FunctionTool",
+    "HandoffAgent",
     "InvalidArgumentsError",
     "JSONValue",
     "ParsedArguments",
     "PreparedArguments",
     "RawFunctionTool",
+    "ReplyDropped",
+    "ReplyHandle",
     "ReplyPromptArgs",
+    "ReplyStatus",
+    "ReplyTarget",
+    "ReplyUpdated",
     "RunContext",
+    "RunningCall",
+    "RunningCallTools",
     "SessionClosedError",
     "SessionHandle",
     "StopResponse",
     "Tool",
     "ToolError",
+    "ToolEvent",
+    "ToolExecutor",
     "ToolFlag",
     "ToolHandlingOptions",
+    "ToolHost",
     "ToolInfo",
     "ToolOptions",
     "Toolset",
@@ -80,6 +120,7 @@ __all__ = [
     "UpdatePromptArgs",
     "function_tool",
     "parse_arguments",
+    "run_tool",
 ]
 
 __version__ = "0.1.0.dev0"

@@ -120,6 +120,11 @@ class RunContext(Generic[UserdataT]):
         return self._speech_handle
 
     @property
+    def turn(self) -> TurnHandle | None:
+        """The turn that made this call, or None for a call run without one."""
+        return self._speech_handle
+
+    @property
     def userdata(self) -> UserdataT:
         """The session's application data.
 
@@ -220,8 +225,13 @@ class RunContext(Generic[UserdataT]):
 
     # -- executor side ---------------------------------------------------------------------
 
-    def bind(self, binding: CallBinding) -> None:
+    def bind(self, binding: CallBinding, *, function_call: FunctionCall | None = None) -> None:
         """Attach the executor that runs this call (done by the executor).
+
+        Args:
+            binding: The executor's side of the call.
+            function_call: The call item as admitted (its arguments rewritten as valid JSON),
+                replacing the one the context was built with.
 
         Raises:
             RuntimeError: The context is already bound, or its call already ended.
@@ -232,6 +242,8 @@ class RunContext(Generic[UserdataT]):
                 "build a new RunContext for each call"
             )
         self._binding = binding
+        if function_call is not None:
+            self._function_call = function_call
 
     def detach(self) -> None:
         """Detach the executor once the call ended; later updates are only recorded."""

@@ -1,4 +1,4 @@
-"""The roles a hosting framework plays for a tool's context (SPEC CTX-1..5, HOST-5).
+"""The roles a hosting framework plays for tools and executors (SPEC HOST-1..6, CTX-1..5).
 
 Only shapes live here. The reference runtime (`anyio_tools.runtime`) implements them, and a
 framework that embeds anyio_tools implements them for its own session and speech objects.
@@ -6,9 +6,24 @@ framework that embeds anyio_tools implements them for its own session and speech
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+import logging
+from collections.abc import Sequence
+from typing import Protocol, TypeAlias, TypeVar
 
-__all__ = ["SessionHandle", "TurnHandle", "UserdataT_co"]
+from ._chat import ChatItem
+from ._events import ToolEvent
+
+__all__ = [
+    "ReplyHandle",
+    "ReplyTarget",
+    "SessionHandle",
+    "ToolHost",
+    "TurnHandle",
+    "UserdataT_co",
+    "emit_safely",
+]
+
+logger = logging.getLogger("anyio_tools.host")
 
 UserdataT_co = TypeVar("UserdataT_co", covariant=True)
 
@@ -55,3 +70,91 @@ class SessionHandle(Protocol[UserdataT_co]):
             ValueError: The session has no userdata.
         """
         ...
+
+
+ReplyTarget: TypeAlias = object
+"""Where chat items go and replies are spoken: the host's agent (or activity) object.
+
+The executor never looks inside a target; it only hands it back to the host and compares
+targets by identity.
+"""
+
+
+class ReplyHandle(Protocol):
+    """A reply the host scheduled for the executor (HOST-4)."""
+
+    @property
+    def id(self) -> str:
+        """A unique id of the reply's speech."""
+        ...
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether the reply was cut short."""
+        ...
+
+    @property
+    def chat_items(self) -> Sequence[ChatItem]:
+        """The chat items the reply produced so far."""
+        ...
+
+    async def wait_for_playout(self) -> None:
+        """Wait until the reply finished playing or was cut."""
+        ...
+
+
+class ToolHost(Protocol):
+    """Everything a `ToolExecutor` needs from the framework that embeds it.
+
+    A host object is bound to one executor scope: for an executor owned by an activity, the
+    target is always that activity's agent; for a session-scoped executor, it is whichever
+    agent is current. Every method but `wait_for_idle` is synchronous and must not block.
+    """
+
+    def eager_target(self) -> ReplyTarget:
+        """Return where an update goes the moment it is made (UPD-8)."""
+        ...
+
+    def insert_items(self, target: ReplyTarget, items: Sequence[ChatItem]) -> None:
+        """Insert ``items`` into the target's chat context, ordered by creation time."""
+        ...
+
+    def record_history(self, items: Sequence[ChatItem]) -> None:
+        """Insert ``items`` into the session's history, ordered by creation time."""
+        ...
+
+    def last_item_id(self, target: ReplyTarget) -> str | None:
+        """Return the id of the last item of the target's chat context, if any."""
+        ...
+
+    async def wait_for_idle(self) -> ReplyTarget:
+        """Wait until a reply can be spoken, and return the target to speak it on.
+
+        That is: the target is active, the session is idle and nobody else holds the floor.
+        Waiters are served in the order they asked; the caller's synchronous follow-up (such
+        as `generate_reply`) happens before the next waiter is served.
+
+        Raises:
+            ActivityClosedError: The target drained or closed (for a session-scoped host,
+                only when the session closes; a handoff re-targets instead).
+        """
+        ...
+
+    def generate_reply(self, target: ReplyTarget, *, instructions: str) -> ReplyHandle:
+        """Schedule one reply on ``target`` with tool choice "none"; return its handle.
+
+        When this returns, the session is no longer idle.
+        """
+        ...
+
+    def emit(self, event: ToolEvent) -> None:
+        """Deliver an event to the application."""
+        ...
+
+
+def emit_safely(host: ToolHost, event: ToolEvent) -> None:
+    """Emit ``event``; a failing host is logged, never allowed to break the executor."""
+    try:
+        host.emit(event)
+    except Exception:
+        logger.exception("the host failed to take event %r", event)

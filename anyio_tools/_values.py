@@ -7,15 +7,18 @@ and dicts of valid values (dict keys scalar), at any depth. A valid value become
 
 from __future__ import annotations
 
+import abc
 from typing import Final
 
 __all__ = [
     "CANCELLED_TEXT",
+    "CLOSING_TEXT",
     "GENERIC_ERROR_TEXT",
     "HANDOFF_AFTER_UPDATE_TEXT",
     "INTERRUPTED_HANDOFF_TEXT",
     "SEVERAL_AGENTS_TEXT",
     "UNUSABLE_VALUE_TEXT",
+    "HandoffAgent",
     "is_valid_value",
     "value_text",
 ]
@@ -37,6 +40,20 @@ HANDOFF_AFTER_UPDATE_TEXT: Final = "a handoff cannot follow a progress update"
 
 INTERRUPTED_HANDOFF_TEXT: Final = "the handoff was cut short by an interruption and not applied"
 """The error answer of a handoff requested by a call of an interrupted turn."""
+
+CLOSING_TEXT: Final = "the tool executor is closing"
+"""The error answer of a call that arrives while its executor drains or closes."""
+
+
+class HandoffAgent(abc.ABC):  # noqa: B024 - a marker: nothing to implement
+    """Marker base of agents: a tool that returns one hands the conversation over to it.
+
+    The reference runtime's ``Agent`` derives from it. A framework embedding anyio_tools
+    registers its own agent class with ``HandoffAgent.register(MyAgent)``.
+    """
+
+    __slots__ = ()
+
 
 _SCALARS: Final = (str, int, float, bool, complex, type(None))
 _SEQUENCES: Final = (list, tuple, set, frozenset)

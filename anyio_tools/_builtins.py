@@ -1,0 +1,55 @@
+"""The built-in tools that let the LLM list and cancel running calls (SPEC CAN-2..4).
+
+They are ordinary tools (``allow``, not cancellable) bound to one session's registry.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import final
+
+from ._duplicates import CANCEL_TOOL_NAME, LIST_TOOL_NAME
+from ._registry import CallRegistry
+from ._tools import Tool, function_tool
+
+__all__ = ["RunningCallTools"]
+
+
+@final
+class RunningCallTools:
+    """The list and cancel tools for the calls of one session.
+
+    Args:
+        registry: The session's running-call registry.
+    """
+
+    def __init__(self, registry: CallRegistry) -> None:
+        self._registry = registry
+
+    @property
+    def tools(self) -> list[Tool]:
+        """Both tools, bound to this registry."""
+        return [self.get_running_tasks, self.cancel_task]
+
+    @function_tool(name=LIST_TOOL_NAME)
+    async def get_running_tasks(self) -> str:
+        """List the tool calls still running in the background that can be cancelled.
+
+        Returns a JSON list with the call_id, name and arguments of each.
+        """
+        running = self._registry.running(cancellable_only=True)
+        return json.dumps(
+            [{"call_id": c.call_id, "name": c.name, "arguments": c.arguments} for c in running]
+        )
+
+    @function_tool(name=CANCEL_TOOL_NAME)
+    async def cancel_task(self, call_id: str) -> str:
+        """Cancel a tool call running in the background.
+
+        Only do this when the user explicitly asks to stop it.
+
+        Args:
+            call_id: The call_id of the running call, as listed by the list tool.
+        """
+        await self._registry.cancel(call_id)
+        return f"call `{call_id}` was cancelled"

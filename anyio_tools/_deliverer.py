@@ -1,0 +1,236 @@
+"""One long-lived task per executor that voices queued updates in coalesced replies (SPEC
+UPD-7, DEL-1..9, SC-7).
+
+Updates are inserted into the chat at once (eagerly) and queued here. The deliverer takes the
+first queued entry, waits until the host can take a reply, then, in one synchronous step, takes
+everything queued at that moment, re-targets it if needed, and asks the host for one reply. So
+k updates made during one busy period give exactly one reply. Nothing accepted is lost: every
+entry ends up in exactly one scheduled reply or in one `ReplyDropped`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Final, final
+
+import anyio
+from anyio import get_cancelled_exc_class
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._chat import ChatItem, FunctionCall, FunctionCallOutput
+from ._errors import ActivityClosedError, SessionClosedError
+from ._events import DropReason, ReplyDropped, ReplyStatus, ReplyUpdated
+from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
+from ._options import ReplyPromptArgs, ToolOptions, render
+
+__all__ = ["Deliverer", "Entry"]
+
+logger = logging.getLogger("anyio_tools.delivery")
+
+Entry = tuple[FunctionCall, FunctionCallOutput, ReplyTarget]
+"""A queued update: its call item, its output, and where it was inserted eagerly."""
+
+_UNBOUNDED: Final = math.inf
+
+
+def _ids(entries: Sequence[Entry]) -> tuple[str, ...]:
+    return tuple(entry[1].call_id for entry in entries)
+
+
+@final
+class Deliverer:
+    """Queue of one executor's updates and the loop that voices them.
+
+    Args:
+        host: The executor's host.
+        options: The templates of the executor.
+        closed_reason: What dropped entries are reported with when the executor closes.
+        close_timeout: How long closing waits for a reply in flight to finish.
+    """
+
+    __slots__ = (
+        "_accepted",
+        "_close_timeout",
+        "_closed_reason",
+        "_host",
+        "_options",
+        "_receive",
+        "_send",
+        "_settled",
+        "_settled_changed",
+    )
+
+    def __init__(
+        self,
+        host: ToolHost,
+        options: ToolOptions,
+        *,
+        closed_reason: DropReason,
+        close_timeout: float,
+    ) -> None:
+        self._host = host
+        self._options = options
+        self._closed_reason = closed_reason
+        self._close_timeout = close_timeout
+        # Unbounded on purpose: update() must never block on delivery (SC-7). The queue only
+        # holds updates a running tool made, each already in the chat.
+        send, receive = anyio.create_memory_object_stream[Entry](_UNBOUNDED)
+        self._send: MemoryObjectSendStream[Entry] = send
+        self._receive: MemoryObjectReceiveStream[Entry] = receive
+        self._accepted = 0
+        self._settled = 0
+        self._settled_changed = anyio.Event()
+
+    # -- producer side (synchronous, called from update() and from a call's end) -----------
+
+    @property
+    def accepted(self) -> int:
+        """How many entries were accepted so far."""
+        return self._accepted
+
+    def enqueue(self, call: FunctionCall, output: FunctionCallOutput) -> None:
+        """Insert an update into the chat now and queue it for a reply (UPD-7)."""
+        host = self._host
+        target = host.eager_target()
+        pair: tuple[ChatItem, ...] = (call, output)
+        host.insert_items(target, pair)
+        host.record_history(pair)
+        self._accepted += 1
+        entry: Entry = (call, output, target)
+        try:
+            self._send.send_nowait(entry)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._drop([entry], self._closed_reason)
+
+    def close(self) -> None:
+        """Accept nothing more; later entries are dropped at once."""
+        self._send.close()
+
+    async def wait_settled(self, count: int) -> None:
+        """Wait until the first ``count`` accepted entries are scheduled or dropped (DEL-9)."""
+        while self._settled < count:
+            await self._settled_changed.wait()
+        await anyio.lowlevel.checkpoint()
+
+    # -- the delivery loop ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Voice queued entries until cancelled or closed (the executor's ``deliver`` task)."""
+        batch: list[Entry] = []
+        in_flight: tuple[ReplyHandle, tuple[str, ...]] | None = None
+        try:
+            while True:
+                try:
+                    batch.append(await self._receive.receive())
+                except anyio.EndOfStream:
+                    return
+                try:
+                    target = await self._host.wait_for_idle()
+                except ActivityClosedError as exc:
+                    reason = (
+                        DropReason.SESSION_CLOSED
+                        if isinstance(exc, SessionClosedError)
+                        else DropReason.ACTIVITY_CLOSED
+                    )
+                    self._drop(self._take(batch), reason)
+                    continue
+                except Exception:
+                    logger.exception("the host failed while waiting for idle")
+                    self._drop(self._take(batch), DropReason.HOST_ERROR)
+                    continue
+                # DEL-4: from here to the scheduling, no checkpoint.
+                entries = self._take(batch)
+                handle = self._schedule(target, entries)
+                if handle is None:
+                    continue
+                in_flight = (handle, _ids(entries))
+                try:
+                    await handle.wait_for_playout()
+                except Exception:
+                    logger.exception("reply %s failed during playout", handle.id)
+                    emit_safely(
+                        self._host, ReplyUpdated(in_flight[1], ReplyStatus.INTERRUPTED, handle.id)
+                    )
+                else:
+                    self._report_outcome(*in_flight)
+                in_flight = None
+        except get_cancelled_exc_class():
+            self._drop(self._take(batch), self._closed_reason)
+            if in_flight is not None:
+                await self._finish_in_flight(*in_flight)
+            raise
+        finally:
+            self._receive.close()
+
+    def _take(self, batch: list[Entry]) -> list[Entry]:
+        entries = list(batch)
+        batch.clear()
+        while True:
+            try:
+                entries.append(self._receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                return entries
+
+    def _schedule(self, target: ReplyTarget, entries: list[Entry]) -> ReplyHandle | None:
+        if not entries:
+            return None
+        host = self._host
+        ids = _ids(entries)
+        try:
+            for call, output, eager in entries:
+                if eager is not target:
+                    # DEL-5: the agent that speaks the reply must also keep the entry.
+                    logger.warning(
+                        "update %s was made for another agent; inserting it into the new one",
+                        output.call_id,
+                    )
+                    host.insert_items(target, (call, output))
+            args: ReplyPromptArgs = {"call_ids": list(ids), "call_ids_text": ", ".join(ids)}
+            at_tail = host.last_item_id(target) == entries[-1][1].id
+            options = self._options
+            template = (
+                options.reply_at_tail_template if at_tail else options.reply_maybe_covered_template
+            )
+            instructions = render(template, args)
+            handle = host.generate_reply(target, instructions=instructions)
+        except Exception:
+            logger.exception("could not schedule the reply for updates %s", ", ".join(ids))
+            self._drop(entries, DropReason.HOST_ERROR)
+            return None
+        self._settle(len(entries))
+        emit_safely(host, ReplyUpdated(ids, ReplyStatus.SCHEDULED, handle.id))
+        return handle
+
+    def _report_outcome(self, handle: ReplyHandle, ids: tuple[str, ...]) -> None:
+        if handle.interrupted:
+            status = ReplyStatus.INTERRUPTED
+        elif not handle.chat_items:
+            status = ReplyStatus.SKIPPED
+        else:
+            status = ReplyStatus.COMPLETED
+        emit_safely(self._host, ReplyUpdated(ids, status, handle.id))
+
+    async def _finish_in_flight(self, handle: ReplyHandle, ids: tuple[str, ...]) -> None:
+        # DEL-8: exactly one outcome per scheduled reply, even when closing.
+        with anyio.move_on_after(self._close_timeout, shield=True) as scope:
+            await handle.wait_for_playout()
+        if scope.cancelled_caught:
+            logger.warning("reply %s did not finish while closing; reported interrupted", handle.id)
+            emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.INTERRUPTED, handle.id))
+        else:
+            self._report_outcome(handle, ids)
+
+    def _drop(self, entries: list[Entry], reason: DropReason) -> None:
+        if not entries:
+            return
+        ids = _ids(entries)
+        self._settle(len(entries))
+        logger.warning("dropped the reply for updates %s (%s)", ", ".join(ids), reason)
+        emit_safely(self._host, ReplyDropped(ids, reason))
+
+    def _settle(self, count: int) -> None:
+        self._settled += count
+        changed, self._settled_changed = self._settled_changed, anyio.Event()
+        changed.set()
