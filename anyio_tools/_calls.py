@@ -8,6 +8,7 @@ call only keeps state and forwards.
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from contextvars import ContextVar
 from typing import Any, Protocol, final
 
 import anyio
@@ -20,7 +21,7 @@ from ._options import ToolOptions
 from ._outcomes import DispatchResult
 from ._tools import Tool
 
-__all__ = ["Call", "CallOwner"]
+__all__ = ["Call", "CallOwner", "current_call"]
 
 
 class CallOwner(Protocol):
@@ -33,6 +34,15 @@ class CallOwner(Protocol):
 
     def on_update(self, call: Call, entry_id: str, message: str, pair: UpdatePair) -> None:
         """Take an update the call's tool made."""
+        ...
+
+    async def wait_updates_settled(self, count: int) -> None:
+        """Wait until the first ``count`` deferred updates were scheduled or dropped."""
+        ...
+
+    @property
+    def accepted_updates(self) -> int:
+        """How many deferred updates were accepted so far."""
         ...
 
     async def cancel_call(self, call: Call, reason: str) -> bool:
@@ -127,6 +137,11 @@ class Call:
         """Forward an update of the call's tool to the executor."""
         self._owner.on_update(self, entry_id, message, pair)
 
+    async def wait_settled(self) -> None:
+        """Wait until the executor's updates accepted so far got a reply or were dropped."""
+        owner = self._owner
+        await owner.wait_updates_settled(owner.accepted_updates)
+
     # -- lifecycle --------------------------------------------------------------------------
 
     def release(self, answer: DispatchResult) -> None:
@@ -150,3 +165,7 @@ class Call:
         """Wait until the call's task finished (its end event was emitted)."""
         assert self.handle is not None, "a call's task is started at admission"
         await self.handle.wait()
+
+
+current_call: ContextVar[Call | None] = ContextVar("anyio_tools_current_call", default=None)
+"""The call whose tool body the current code runs in, if any (CTX-9)."""

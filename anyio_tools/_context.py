@@ -8,13 +8,16 @@ without a binding (a standalone run, or after the call ended) recording is all t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Generic, Protocol, TypeAlias, TypeVar, final
 
+import anyio
 from anyio.lowlevel import checkpoint
 
 from ._chat import FunctionCall, FunctionCallOutput
-from ._host import SessionHandle, TurnHandle
+from ._filler import FillerScheduler, FillerSource, check_filler_args
+from ._host import Conversation, ReplyTarget, SessionHandle, TurnHandle
 from ._options import ToolOptions, UpdatePromptArgs, render
 from ._values import value_text
 
@@ -42,6 +45,10 @@ class CallBinding(Protocol):
         """Take one update: release the call (first update) or deliver it (later ones)."""
         ...
 
+    async def wait_settled(self) -> None:
+        """Wait until every update the executor accepted so far got a reply or was dropped."""
+        ...
+
 
 @final
 class RunContext(Generic[UserdataT]):
@@ -60,6 +67,7 @@ class RunContext(Generic[UserdataT]):
         "__weakref__",
         "_binding",
         "_detached",
+        "_fillers",
         "_function_call",
         "_initial_step",
         "_session",
@@ -82,6 +90,7 @@ class RunContext(Generic[UserdataT]):
         self._updates: list[UpdatePair] = []
         self._binding: CallBinding | None = None
         self._detached = False
+        self._fillers: list[FillerScheduler] = []
 
     def __repr__(self) -> str:
         call = self._function_call
@@ -191,6 +200,8 @@ class RunContext(Generic[UserdataT]):
             template: A ``str.format`` template or a callable for this update, instead of the
                 configured one. It can use ``function_name``, ``call_id`` and ``message``.
         """
+        for filler in self._fillers:
+            filler.reset_dwell()  # UPD-3
         binding = self._binding
         call = self._function_call
         if isinstance(message, str):
@@ -222,6 +233,84 @@ class RunContext(Generic[UserdataT]):
                 call.call_id,
             )
         await checkpoint()
+
+    def _conversation(self, what: str) -> Conversation:
+        session: object = self._session
+        if not isinstance(session, Conversation):
+            raise RuntimeError(  # noqa: TRY004 - a lifecycle misuse, not a bad argument
+                f"{what} needs a session that implements anyio_tools.Conversation; "
+                f"the context of call {self.call_id!r} has {session!r}"
+            )
+        return session
+
+    @asynccontextmanager
+    async def foreground(self) -> AsyncIterator[ReplyTarget]:
+        """Hold the floor: wait until this call's pending replies were spoken and the session
+        is idle, then keep every other deferred reply, filler and foreground waiting until
+        the block exits.
+
+        Use it around interactive steps (saying something, asking the user) so that no
+        deferred reply lands between them. Entering again inside the block nests. Entering
+        may block; cancelling the wait holds nothing. Exiting never blocks.
+
+        Yields:
+            The agent (reply target) that was idle.
+
+        Raises:
+            RuntimeError: The context has no session that supports it.
+            ActivityClosedError: The session closed before the floor was free.
+        """
+        conversation = self._conversation("foreground()")
+        binding = self._binding
+        if binding is not None and not conversation.acts_for_holder():
+            await binding.wait_settled()  # CTX-7 (a)
+        async with conversation.hold_floor() as target:
+            yield target
+
+    @asynccontextmanager
+    async def with_filler(
+        self,
+        source: FillerSource,
+        *,
+        delay: float = 0,
+        interval: float | None = None,
+        max_steps: int | None = None,
+    ) -> AsyncIterator[None]:
+        """Say filler speech while the block runs, whenever the conversation stays idle.
+
+        A scheduler waits until the session has been idle for *delay* seconds, then says
+        *source* (a str, or a callable ``(step) -> speech handle | str | None`` called at
+        fire time with the number of fillers produced so far). The dwell restarts when the
+        agent speaks or thinks, the user speaks, or this tool calls ``update()``. With
+        *interval*, it repeats at least that many seconds apart; *max_steps* caps the
+        number of fillers. It stops when the tool's turn is interrupted or the block exits
+        (exiting waits for the scheduler to stop; speech already queued keeps playing).
+
+        Raises:
+            ValueError: A negative *delay* or *interval*, or *max_steps* below 1.
+            TypeError: A *source* that is neither a str nor a callable.
+            RuntimeError: The context has no session that supports it.
+        """
+        check_filler_args(source, delay, interval, max_steps)
+        conversation = self._conversation("with_filler()")
+        scheduler = FillerScheduler(
+            conversation,
+            self._speech_handle,
+            source,
+            delay=delay,
+            interval=interval,
+            max_steps=max_steps,
+        )
+        self._fillers.append(scheduler)
+        try:
+            async with anyio.create_task_group() as task_group:
+                task_group.start_soon(scheduler.run, name=f"filler {self.call_id}")
+                try:
+                    yield
+                finally:
+                    task_group.cancel_scope.cancel()
+        finally:
+            self._fillers.remove(scheduler)
 
     # -- executor side ---------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._chat import ChatItem, FunctionCall, FunctionCallOutput
 from ._errors import ActivityClosedError, SessionClosedError
 from ._events import DropReason, ReplyDropped, ReplyStatus, ReplyUpdated
+from ._floor import current_holder
 from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
 from ._options import ReplyPromptArgs, ToolOptions, render
 
@@ -90,6 +91,11 @@ class Deliverer:
         """How many entries were accepted so far."""
         return self._accepted
 
+    @property
+    def pending(self) -> int:
+        """How many accepted entries are not settled yet."""
+        return self._accepted - self._settled
+
     def enqueue(self, call: FunctionCall, output: FunctionCallOutput) -> None:
         """Insert an update into the chat now and queue it for a reply (UPD-7)."""
         host = self._host
@@ -118,6 +124,7 @@ class Deliverer:
 
     async def run(self) -> None:
         """Voice queued entries until cancelled or closed (the executor's ``deliver`` task)."""
+        current_holder.set(None)  # CTX-7c: a deliverer never acts for a floor holder
         batch: list[Entry] = []
         in_flight: tuple[ReplyHandle, tuple[str, ...]] | None = None
         try:

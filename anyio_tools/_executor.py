@@ -28,7 +28,7 @@ from anyio import AsyncContextManagerMixin, get_cancelled_exc_class
 from anyio.lowlevel import checkpoint
 
 from ._arguments import parse_arguments
-from ._calls import Call
+from ._calls import Call, current_call
 from ._chat import FunctionCall, FunctionCallOutput
 from ._context import RunContext, UpdatePair
 from ._deliverer import Deliverer
@@ -163,6 +163,11 @@ class ToolExecutor(AsyncContextManagerMixin):
             RunningCall(c.call_id, c.name, c.arguments, c.cancellable, c.non_blocking)
             for c in self._calls.values()
         ]
+
+    @property
+    def pending_updates(self) -> int:
+        """How many accepted deferred updates still wait for a reply to be scheduled."""
+        return self._deliverer.pending
 
     @property
     def accepted_updates(self) -> int:
@@ -365,6 +370,7 @@ class ToolExecutor(AsyncContextManagerMixin):
 
     async def _run(self, call: Call, error: InvalidArgumentsError | None) -> None:
         outcome = Outcome.cancelled()
+        current_call.set(call)
         try:
             if error is not None:
                 raise error

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol, TypeAlias, TypeVar
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from ._chat import ChatItem
 from ._events import ToolEvent
 
 __all__ = [
+    "Conversation",
     "ReplyHandle",
     "ReplyTarget",
     "SessionHandle",
@@ -158,3 +160,40 @@ def emit_safely(host: ToolHost, event: ToolEvent) -> None:
         host.emit(event)
     except Exception:
         logger.exception("the host failed to take event %r", event)
+
+
+@runtime_checkable
+class Conversation(Protocol):
+    """What ``RunContext.foreground()`` and ``RunContext.with_filler()`` need from a session.
+
+    The reference ``AgentSession`` implements it; a context whose session does not cannot use
+    those two methods.
+    """
+
+    def acts_for_holder(self) -> bool:
+        """Return whether the calling code acts for the current holder of the floor."""
+        ...
+
+    def hold_floor(self) -> AbstractAsyncContextManager[ReplyTarget]:
+        """Wait until the session is idle and the floor free, then hold it until exit.
+
+        An entry by code that already acts for the holder is nested: it waits for idleness
+        only. Raises `ActivityClosedError` if the session closes first.
+        """
+        ...
+
+    async def wait_for_idle(self) -> ReplyTarget:
+        """Wait until the session is idle and the floor free (for the caller)."""
+        ...
+
+    def is_idle(self) -> bool:
+        """Return whether the session is idle and the floor free (for the caller), now."""
+        ...
+
+    async def wait_for_activity(self) -> None:
+        """Wait until the agent starts speaking or thinking, or the user starts speaking."""
+        ...
+
+    def say(self, text: str) -> object:
+        """Queue ``text`` to be spoken; return its speech handle."""
+        ...

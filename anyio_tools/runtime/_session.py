@@ -1,0 +1,929 @@
+"""The conversation: agents as scopes, speech, turns, idleness and the floor (issue #4; SPEC
+CON-1..11, EXE-1, EXE-10..12, HND-1, HND-3, HOST-3, CTX-7, RUN-1..3).
+
+An `AgentSession` owns one long-lived task group. In it run: the activity manager (one agent's
+activity at a time; a handoff drains the old one, then starts the next), the session-scoped
+executors of session-level ``AsyncToolset`` objects, and one task per speech turn. Speech
+plays one generation step at a time; a turn's tools run between its steps without holding
+the speech slot, so running tools never make the session busy.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from typing import Any, Generic, TypeVar, cast, final
+
+import anyio
+from anyio import AsyncContextManagerMixin
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from anyio_tools._calls import current_call
+from anyio_tools._chat import (
+    AgentHandoff,
+    ChatContext,
+    ChatItem,
+    ChatMessage,
+    FunctionCall,
+    FunctionCallOutput,
+)
+from anyio_tools._context import RunContext
+from anyio_tools._errors import ActivityClosedError, SessionClosedError, UnknownToolError
+from anyio_tools._executor import ExecutorScope, ToolExecutor
+from anyio_tools._floor import FloorToken, current_holder
+from anyio_tools._host import ReplyTarget
+from anyio_tools._options import ToolHandlingOptions, ToolOptions
+from anyio_tools._outcomes import DispatchResult
+from anyio_tools._registry import CallRegistry
+from anyio_tools._toolsets import Toolset, ToolsetItem, flatten_tools
+from anyio_tools._values import INTERRUPTED_HANDOFF_TEXT
+
+from ._activity import Activity, ActivityState, Route, async_toolsets, build_routes
+from ._agent import Agent
+from ._hosts import ActivityHost, SessionHost
+from ._llm import LLM, LLMRequest, TextDelta, ToolCallRequest, ToolChoice
+from ._session_events import (
+    AgentState,
+    AgentStateChanged,
+    ConversationItemAdded,
+    RunResult,
+    SessionError,
+    SessionEvent,
+    UserState,
+    UserStateChanged,
+)
+from ._speech import SpeechHandle, SpeechOutput, TextOutput
+
+__all__ = ["AgentSession"]
+
+logger = logging.getLogger("anyio_tools.runtime")
+
+UserdataT = TypeVar("UserdataT")
+
+_MISSING: Any = object()
+
+
+@final
+class _Run:
+    """One `AgentSession.run()` in progress."""
+
+    def __init__(self) -> None:
+        self.handles: list[SpeechHandle] = []
+        self.items: list[ChatItem] = []
+        self.events: list[SessionEvent] = []
+        self.guards = 0
+
+
+@final
+class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
+    """A conversation between a user and agents, with long-running tools.
+
+    Enter it with ``async with``, then `start` an agent. Leaving the block closes the
+    current agent's activity (cancellable calls cancelled, others awaited), closes the
+    session-level toolsets, and leaves no task running.
+
+    Args:
+        llm: The LLM for agents that have none.
+        tools: Session-level tools; those in an ``AsyncToolset`` survive handoffs.
+        userdata: Application data, reachable from every tool as ``ctx.userdata``.
+        tool_handling: Default options for tools (``{"async_options": {...}}``).
+        output: Where speech plays; an instant `TextOutput` by default.
+        close_timeout: Seconds closing waits for calls to end before cancelling them all.
+
+    Raises:
+        ValueError: Bad options, or two different tools with one name.
+    """
+
+    def __init__(
+        self,
+        *,
+        llm: LLM | None = None,
+        tools: Sequence[ToolsetItem] = (),
+        userdata: UserdataT = _MISSING,
+        tool_handling: ToolHandlingOptions | Mapping[str, Any] | None = None,
+        output: SpeechOutput | None = None,
+        close_timeout: float = 10.0,
+    ) -> None:
+        if not close_timeout >= 0:
+            raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
+        flatten_tools(tools)  # reports name clashes now
+        self._llm = llm
+        self._items = list(tools)
+        self._userdata: object = userdata
+        self._options = ToolOptions.from_tool_handling(tool_handling)
+        self._output: SpeechOutput = output if output is not None else TextOutput()
+        self._close_timeout = close_timeout
+        self.registry = CallRegistry()
+        self.history = ChatContext()
+        self._task_group: TaskGroup | None = None
+        self._opened = False
+        self._closing = False
+        self._closed = False
+        self._current_agent: Agent | None = None
+        self._activity: Activity | None = None
+        self._session_executors: list[ToolExecutor] = []
+        self._session_routes: dict[str, Route] = {}
+        self._agent_requests: MemoryObjectSendStream[Agent] | None = None
+        self._agent_state = AgentState.INITIALIZING
+        self._user_state = UserState.LISTENING
+        self._speech_demand = 0
+        self._slot_holder: SpeechHandle | None = None
+        self._slot_waiters: deque[tuple[SpeechHandle, anyio.Event]] = deque()
+        self._speaking: set[SpeechHandle] = set()
+        self._cut_scopes: dict[SpeechHandle, anyio.CancelScope] = {}
+        self._floor_token: FloorToken | None = None
+        self._changed = anyio.Event()
+        self._activity_event = anyio.Event()
+        self._run: _Run | None = None
+        self._listeners: dict[type[Any] | None, list[Callable[[Any], object]]] = {}
+        self._streams: list[MemoryObjectSendStream[SessionEvent]] = []
+
+    def __repr__(self) -> str:
+        agent = None if self._current_agent is None else self._current_agent.name
+        return f"<AgentSession agent={agent!r} {self._agent_state}>"
+
+    # -- public properties ------------------------------------------------------------------
+
+    @property
+    def userdata(self) -> UserdataT:
+        """The application data given at construction.
+
+        Raises:
+            ValueError: The session was built without userdata.
+        """
+        if self._userdata is _MISSING:
+            raise ValueError("this AgentSession was built without userdata")
+        return cast(UserdataT, self._userdata)
+
+    @property
+    def current_agent(self) -> Agent:
+        """The agent most recently started or handed off to.
+
+        Raises:
+            RuntimeError: No agent was started yet.
+        """
+        if self._current_agent is None:
+            raise RuntimeError("no agent was started yet; call session.start(agent)")
+        return self._current_agent
+
+    @property
+    def agent_state(self) -> AgentState:
+        """What the agent is doing."""
+        return self._agent_state
+
+    @property
+    def user_state(self) -> UserState:
+        """What the user is doing."""
+        return self._user_state
+
+    @property
+    def tool_options(self) -> ToolOptions | None:
+        """The session's resolved tool options, if it has any."""
+        return self._options
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def __asynccontextmanager__(self) -> AsyncGenerator[AgentSession[UserdataT], None]:
+        if self._opened:
+            raise RuntimeError("an AgentSession can be entered once")
+        self._opened = True
+        send, receive = anyio.create_memory_object_stream[Agent](math.inf)
+        self._agent_requests = send
+        try:
+            async with anyio.create_task_group() as task_group:
+                self._task_group = task_group
+                try:
+                    async with AsyncExitStack() as stack:
+                        await self._open_session_toolsets(stack)
+                        task_group.start_soon(self._manage_activities, receive, name="activities")
+                        try:
+                            yield self
+                        finally:
+                            with anyio.CancelScope(shield=True):
+                                await self._close()
+                        # Leaving the stack closes the session executors and toolsets.
+                finally:
+                    task_group.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from group.exceptions[0].__cause__
+            raise
+        finally:
+            self._closed = True
+
+    async def _open_session_toolsets(self, stack: AsyncExitStack) -> None:
+        for toolset in (item for item in self._items if isinstance(item, Toolset)):
+            await toolset.setup()
+            stack.push_async_callback(toolset.aclose)
+        executors: dict[int, ToolExecutor] = {}
+        host = SessionHost(cast("AgentSession[object]", self))
+        for toolset in async_toolsets(self._items):
+            executor = await stack.enter_async_context(
+                ToolExecutor(
+                    host,
+                    registry=self.registry,
+                    options=toolset.tool_options or self._options,
+                    scope=ExecutorScope.SESSION,
+                    name=toolset.id,
+                    close_timeout=self._close_timeout,
+                )
+            )
+            executors[id(toolset)] = executor
+            self._session_executors.append(executor)
+        if executors:
+            placeholder = next(iter(executors.values()))
+            routes = build_routes(self._items, placeholder, executors)
+            in_async = {
+                tool.name
+                for toolset in async_toolsets(self._items)
+                for tool in flatten_tools(toolset.tools)
+            }
+            self._session_routes = {n: r for n, r in routes.items() if n in in_async}
+
+    async def _close(self) -> None:
+        # HND-3: closing first (idle and floor waits fail, session deliveries drop) ...
+        self._closing = True
+        self._notify()
+        for handle in [*self._speaking, *(h for h, _ in self._slot_waiters)]:
+            handle.interrupt(force=True)
+            self._cut(handle)
+        if self._agent_requests is not None:
+            self._agent_requests.close()
+        activity = self._activity
+        with anyio.move_on_after(self._close_timeout) as bound:
+            # ... then the current activity closes as in a handoff ...
+            if activity is not None:
+                activity.request_close()
+                await activity.wait_closed()
+            # ... then session-level toolsets drain (non-cancellable calls awaited).
+            for executor in self._session_executors:
+                await executor.drain()
+        if bound.cancelled_caught:
+            logger.warning("closing took longer than %ss; cancelling what is left", bound.deadline)
+
+    async def _manage_activities(self, requests: MemoryObjectReceiveStream[Agent]) -> None:
+        async with requests:
+            async for agent in requests:
+                old = self._activity
+                if old is not None:
+                    old.request_close()
+                    await old.wait_closed()
+                if self._closing:
+                    return
+                self.record(
+                    [AgentHandoff(old_agent=old.agent.name if old else None, new_agent=agent.name)]
+                )
+                activity = Activity(
+                    agent,
+                    host_factory=lambda act: ActivityHost(cast("AgentSession[object]", self), act),
+                    registry=self.registry,
+                    session_options=self._options,
+                    session_items=self._items,
+                    session_routes=self._session_routes,
+                    close_timeout=self._close_timeout,
+                )
+                self._activity = activity
+                assert self._task_group is not None
+                try:
+                    await self._task_group.start(activity.run, name=f"activity {agent.name}")
+                except Exception as exc:
+                    logger.exception("could not start agent %s", agent.name)
+                    self.emit(SessionError("activity", exc))
+                    continue
+                if self._agent_state is AgentState.INITIALIZING:
+                    self._set_agent_state(AgentState.LISTENING)
+                self._notify()
+                self._task_group.start_soon(self._on_enter, activity, name=f"on_enter {agent.name}")
+
+    async def _on_enter(self, activity: Activity) -> None:
+        try:
+            await activity.agent.on_enter()
+        except Exception as exc:
+            logger.exception("%s.on_enter raised", activity.agent.name)
+            self.emit(SessionError("on_enter", exc))
+
+    def _check_open(self) -> None:
+        if not self._opened or self._closed:
+            raise RuntimeError("use the AgentSession inside 'async with' (it is not open)")
+        if self._closing:
+            raise SessionClosedError("the session is closing")
+
+    async def start(self, agent: Agent) -> None:
+        """Make ``agent`` the first agent and wait until it is active.
+
+        Raises:
+            RuntimeError: The session is not open, or an agent was already started.
+            ValueError: Two different tools of the agent and the session share a name.
+        """
+        self._check_open()
+        if self._current_agent is not None:
+            raise RuntimeError("an agent was already started; use update_agent() to hand off")
+        self.update_agent(agent)
+        await self.wait_for_agent(agent)
+
+    def update_agent(self, agent: Agent) -> None:
+        """Hand the conversation to ``agent`` (a close handoff); returns at once.
+
+        The current agent changes now; the old activity drains (its cancellable calls are
+        cancelled, the others awaited, its pending replies dropped), then the new one starts.
+
+        Raises:
+            RuntimeError: The session is not open.
+            ValueError: Two different tools of the agent and the session share a name.
+        """
+        self._check_open()
+        if not isinstance(agent, Agent):
+            raise TypeError(f"update_agent() expects an Agent, got {agent!r}")
+        flatten_tools([*self._items, *agent.tools])
+        self._current_agent = agent
+        if self._activity is not None and self._activity.agent is not agent:
+            self._activity.request_close()
+        assert self._agent_requests is not None
+        self._agent_requests.send_nowait(agent)
+        self._notify()
+
+    async def wait_for_agent(self, agent: Agent) -> None:
+        """Wait until ``agent``'s activity is active.
+
+        Raises:
+            SessionClosedError: The session closed first.
+        """
+        while not (
+            self._activity is not None
+            and self._activity.agent is agent
+            and self._activity.state is ActivityState.ACTIVE
+        ):
+            if self._closing:
+                raise SessionClosedError("the session closed")
+            await self._changed.wait()
+        await anyio.lowlevel.checkpoint()
+
+    # -- events -----------------------------------------------------------------------------
+
+    def on(self, kind: type[Any] | None, callback: Callable[[Any], object]) -> None:
+        """Call ``callback(event)`` for each event of type ``kind`` (None: every event)."""
+        self._listeners.setdefault(kind, []).append(callback)
+
+    def off(self, kind: type[Any] | None, callback: Callable[[Any], object]) -> None:
+        """Stop calling a callback registered with `on`."""
+        callbacks = self._listeners.get(kind, [])
+        if callback in callbacks:
+            callbacks.remove(callback)
+
+    @asynccontextmanager
+    async def events(self) -> AsyncIterator[MemoryObjectReceiveStream[SessionEvent]]:
+        """Subscribe to every event while the block runs, as an async iterator."""
+        # Unbounded: emitting never blocks the conversation; the block drains it.
+        send, receive = anyio.create_memory_object_stream[SessionEvent](math.inf)
+        self._streams.append(send)
+        try:
+            async with receive:
+                yield receive
+        finally:
+            self._streams.remove(send)
+            send.close()
+
+    def emit(self, event: SessionEvent) -> None:
+        """Deliver an event to listeners, subscribers and the current run."""
+        if self._run is not None:
+            self._run.events.append(event)
+        for kind in (type(event), None):
+            for callback in list(self._listeners.get(kind, ())):
+                try:
+                    callback(event)
+                except Exception:
+                    logger.exception("an event listener raised on %r", event)
+        for stream in self._streams:
+            try:
+                stream.send_nowait(event)
+            except anyio.BrokenResourceError:
+                pass
+        self._notify()
+
+    def record(self, items: Iterable[ChatItem]) -> None:
+        """Insert items into the history, ordered by creation time."""
+        items = list(items)
+        fresh = [item for item in items if self.history.get(item.id) is None]
+        self.history.insert(items)
+        for item in fresh:
+            if self._run is not None:
+                self._run.items.append(item)
+            self.emit(ConversationItemAdded(item))
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+    def _bump_activity(self) -> None:
+        bumped, self._activity_event = self._activity_event, anyio.Event()
+        bumped.set()
+
+    def _set_agent_state(self, state: AgentState) -> None:
+        old = self._agent_state
+        if old is state:
+            return
+        self._agent_state = state
+        if state in (AgentState.SPEAKING, AgentState.THINKING):
+            self._bump_activity()
+        self.emit(AgentStateChanged(old, state))
+
+    def user_started_speaking(self) -> None:
+        """The user starts speaking: interruptible speech stops; the session is busy."""
+        old = self._user_state
+        self._user_state = UserState.SPEAKING
+        self.interrupt()
+        self._bump_activity()
+        if old is not UserState.SPEAKING:
+            self.emit(UserStateChanged(old, UserState.SPEAKING))
+
+    def user_stopped_speaking(self) -> None:
+        """The user stops speaking."""
+        old = self._user_state
+        self._user_state = UserState.LISTENING
+        if old is not UserState.LISTENING:
+            self.emit(UserStateChanged(old, UserState.LISTENING))
+
+    def _idle(self) -> bool:
+        activity = self._activity
+        return (
+            not self._closing
+            and activity is not None
+            and activity.state is ActivityState.ACTIVE
+            and activity.agent is self._current_agent
+            and self._speech_demand == 0
+            and self._user_state is UserState.LISTENING
+        )
+
+    def _floor_free_for_caller(self) -> bool:
+        token = self._floor_token
+        return token is None or current_holder.get() is token
+
+    def is_idle(self) -> bool:
+        """Return whether the session is idle and the floor free for the caller, now."""
+        return self._idle() and self._floor_free_for_caller()
+
+    async def wait_for_idle(self) -> ReplyTarget:
+        """Wait until the session is idle and the floor free for the caller.
+
+        Returns:
+            The current agent.
+
+        Raises:
+            SessionClosedError: The session closed first.
+        """
+        while True:
+            if self._closing:
+                raise SessionClosedError("the session closed")
+            if self.is_idle():
+                await anyio.lowlevel.checkpoint()
+                if self._closing:
+                    raise SessionClosedError("the session closed")
+                if self.is_idle():
+                    return self.current_agent
+                continue
+            await self._changed.wait()
+
+    async def wait_for_reply_slot(self, owner: Activity | None) -> ReplyTarget:
+        """Wait until a deferred reply may be scheduled (DEL-2); used by the tool hosts."""
+        while True:
+            if self._closing:
+                raise SessionClosedError("the session is closing")
+            if owner is not None and owner.state in (ActivityState.DRAINING, ActivityState.CLOSED):
+                raise ActivityClosedError(f"{owner.agent.name} is no longer active")
+            activity = self._activity
+            if (
+                self._idle()
+                and self._floor_token is None
+                and (owner is None or activity is owner)
+                and activity is not None
+            ):
+                return activity.agent
+            await self._changed.wait()
+
+    async def wait_for_activity(self) -> None:
+        """Wait until the agent starts speaking or thinking, or the user starts speaking."""
+        await self._activity_event.wait()
+
+    # -- floor ------------------------------------------------------------------------------
+
+    def acts_for_holder(self) -> bool:
+        """Return whether the calling code acts for the current holder of the floor."""
+        token = current_holder.get()
+        return token is not None and token is self._floor_token
+
+    @asynccontextmanager
+    async def hold_floor(self) -> AsyncIterator[ReplyTarget]:
+        """Wait for idle and hold the floor until exit (CTX-7 (b)-(f))."""
+        run_guard = self._run_guard()
+        try:
+            if self.acts_for_holder():  # CTX-7 (d): nested
+                target = await self.wait_for_idle()
+                yield target
+                return
+            while True:
+                target = await self.wait_for_idle()
+                if self._floor_token is None:
+                    break
+            token = FloorToken(repr(current_call.get()))
+            self._floor_token = token
+            reset = current_holder.set(token)
+            try:
+                yield target
+            finally:
+                current_holder.reset(reset)
+                self._floor_token = None
+                self._notify()
+        finally:
+            if run_guard is not None:
+                run_guard.guards -= 1
+                self._notify()
+
+    def _run_guard(self) -> _Run | None:
+        # RUN-2: a foreground entered by a call of the active run keeps that run open.
+        run = self._run
+        call = current_call.get()
+        if run is None or call is None or call.ctx.turn not in run.handles:
+            return None
+        run.guards += 1
+        return run
+
+    # -- speech -----------------------------------------------------------------------------
+
+    def say(self, text: str, *, allow_interruptions: bool = True) -> SpeechHandle:
+        """Queue ``text`` to be spoken by the current agent; return its handle.
+
+        Raises:
+            RuntimeError: The session is not open or no agent was started.
+        """
+        self._check_open()
+        handle = SpeechHandle(allow_interruptions=allow_interruptions)
+        self._start_turn(handle, None, text=text, instructions=None, tool_choice="none")
+        return handle
+
+    def generate_reply(
+        self,
+        *,
+        instructions: str | None = None,
+        user_input: str | None = None,
+        tool_choice: ToolChoice = "auto",
+        allow_interruptions: bool = True,
+    ) -> SpeechHandle:
+        """Queue a generation by the current agent's LLM; return its handle.
+
+        Args:
+            instructions: Extra instructions for this generation only.
+            user_input: A user message to add first.
+            tool_choice: Whether the LLM may call tools.
+            allow_interruptions: Whether the reply may be interrupted.
+
+        Raises:
+            RuntimeError: The session is not open or no agent was started.
+        """
+        self._check_open()
+        agent = self.current_agent
+        if user_input is not None:
+            message = ChatMessage(role="user", content=user_input)
+            agent.chat_ctx.insert(message)
+            self.record([message])
+        handle = SpeechHandle(allow_interruptions=allow_interruptions)
+        self._start_turn(
+            handle, None, text=None, instructions=instructions, tool_choice=tool_choice
+        )
+        return handle
+
+    def schedule_reply(self, agent: Agent, *, instructions: str) -> SpeechHandle:
+        """Schedule a deferred tool reply on ``agent``'s activity (HOST-4)."""
+        activity = self._activity
+        if (
+            activity is None
+            or activity.agent is not agent
+            or activity.state is not ActivityState.ACTIVE
+        ):
+            raise RuntimeError(f"{agent.name} is not the active agent")
+        handle = SpeechHandle()
+        self._start_turn(handle, activity, text=None, instructions=instructions, tool_choice="none")
+        return handle
+
+    def interrupt(self) -> None:
+        """Interrupt the speech playing and queued (those that allow it)."""
+        for handle in [*self._speaking, *(h for h, _ in self._slot_waiters)]:
+            if handle.allow_interruptions:
+                handle.interrupt()
+                self._cut(handle)
+
+    def _cut(self, handle: SpeechHandle) -> None:
+        scope = self._cut_scopes.get(handle)
+        if scope is not None:
+            scope.cancel()
+
+    def _start_turn(
+        self,
+        handle: SpeechHandle,
+        activity: Activity | None,
+        *,
+        text: str | None,
+        instructions: str | None,
+        tool_choice: ToolChoice,
+    ) -> None:
+        assert self._task_group is not None
+        self._speech_demand += 1  # sync: the session is busy from now on (HOST-4)
+        if self._run is not None:
+            self._run.handles.append(handle)
+        self._notify()
+        self._task_group.start_soon(
+            self._run_turn,
+            handle,
+            activity,
+            text,
+            instructions,
+            tool_choice,
+            name=f"turn {handle.id}",
+        )
+
+    async def _acquire_slot(self, handle: SpeechHandle) -> None:
+        if self._slot_holder is None and not self._slot_waiters:
+            self._slot_holder = handle
+            await anyio.lowlevel.checkpoint()
+            return
+        event = anyio.Event()
+        entry = (handle, event)
+        self._slot_waiters.append(entry)
+        try:
+            await event.wait()
+        except BaseException:
+            if entry in self._slot_waiters:
+                self._slot_waiters.remove(entry)
+            elif self._slot_holder is handle:
+                self._release_slot(handle, demand=False)
+            raise
+
+    def _release_slot(self, handle: SpeechHandle, *, demand: bool = True) -> None:
+        if demand:
+            self._speech_demand -= 1
+        if self._slot_holder is handle:
+            self._slot_holder = None
+            if self._slot_waiters:
+                self._slot_holder, event = self._slot_waiters.popleft()
+                event.set()
+        if self._speech_demand == 0 and self._agent_state is not AgentState.INITIALIZING:
+            self._set_agent_state(AgentState.LISTENING)
+        self._notify()
+
+    async def _activity_for_turn(self) -> Activity:
+        while True:
+            if self._closing:
+                raise SessionClosedError("the session closed")
+            activity = self._activity
+            if (
+                activity is not None
+                and activity.agent is self._current_agent
+                and activity.state is ActivityState.ACTIVE
+            ):
+                return activity
+            await self._changed.wait()
+
+    async def _run_turn(
+        self,
+        handle: SpeechHandle,
+        activity: Activity | None,
+        text: str | None,
+        instructions: str | None,
+        tool_choice: ToolChoice,
+    ) -> None:
+        counted: Activity | None = None
+        demand = True  # this step's demand is counted
+        try:
+            if activity is None:
+                activity = await self._activity_for_turn()
+            activity.turn_started()
+            counted = activity
+            while True:
+                await self._acquire_slot(handle)
+                calls: list[FunctionCall] = []
+                try:
+                    self._speaking.add(handle)
+                    if not handle.interrupted:
+                        step = handle._start_step()
+                        if text is not None:
+                            content = text
+                        else:
+                            content, calls = await self._generate(
+                                activity, handle, instructions, tool_choice
+                            )
+                        if content:
+                            await self._play(activity, handle, content)
+                        handle._end_step(step)
+                finally:
+                    self._speaking.discard(handle)
+                    demand = False
+                    self._release_slot(handle)
+                if not calls:
+                    break
+                if not await self._tool_phase(activity, handle, calls):
+                    break
+                instructions = None
+                self._speech_demand += 1
+                demand = True
+                self._notify()
+        except SessionClosedError:
+            pass
+        except Exception as exc:
+            logger.exception("turn %s failed", handle.id)
+            self.emit(SessionError("turn", exc))
+        finally:
+            if demand:
+                self._speech_demand -= 1
+            if counted is not None:
+                counted.turn_ended()
+            handle._mark_done()
+            self._notify()
+
+    async def _generate(
+        self,
+        activity: Activity,
+        handle: SpeechHandle,
+        instructions: str | None,
+        tool_choice: ToolChoice,
+    ) -> tuple[str, list[FunctionCall]]:
+        agent = activity.agent
+        llm = agent.llm or self._llm
+        if llm is None:
+            self.emit(SessionError("llm", RuntimeError(f"{agent.name} has no LLM")))
+            return "", []
+        request = LLMRequest(
+            chat_ctx=agent.chat_ctx.copy(),
+            tools=list(activity.tools),
+            tool_choice=tool_choice,
+            instructions=agent.instructions,
+            extra_instructions=instructions,
+        )
+        self._set_agent_state(AgentState.THINKING)
+        parts: list[str] = []
+        calls: list[FunctionCall] = []
+        with anyio.CancelScope() as scope:
+            self._cut_scopes[handle] = scope
+            try:
+                async with aclosing(llm.stream(request)) as stream:
+                    async for chunk in stream:
+                        if isinstance(chunk, TextDelta):
+                            parts.append(chunk.text)
+                        elif isinstance(chunk, ToolCallRequest):
+                            calls.append(
+                                FunctionCall(
+                                    call_id=chunk.call_id,
+                                    name=chunk.name,
+                                    arguments=chunk.arguments,
+                                )
+                            )
+            except Exception as exc:  # noqa: BLE001 - an LLM failure is a session event
+                logger.warning("the LLM failed: %r", exc)
+                self.emit(SessionError("llm", exc))
+                return "", []
+            finally:
+                self._cut_scopes.pop(handle, None)
+        if scope.cancelled_caught:
+            return "", []
+        if tool_choice == "none" and calls:  # EXE-1
+            logger.warning(
+                "ignored %d tool calls of a generation with tool choice none", len(calls)
+            )
+            calls = []
+        return "".join(parts), calls
+
+    async def _play(self, activity: Activity, handle: SpeechHandle, content: str) -> None:
+        self._set_agent_state(AgentState.SPEAKING)
+        with anyio.CancelScope() as scope:
+            self._cut_scopes[handle] = scope
+            try:
+                await self._output.play(content)
+            except Exception as exc:  # noqa: BLE001 - an output failure is a session event
+                logger.warning("the speech output failed: %r", exc)
+                self.emit(SessionError("output", exc))
+            finally:
+                self._cut_scopes.pop(handle, None)
+        message = ChatMessage(role="assistant", content=content, interrupted=handle.interrupted)
+        activity.agent.chat_ctx.insert(message)
+        handle._add_items(message)
+        self.record([message])
+
+    async def _tool_phase(
+        self, activity: Activity, handle: SpeechHandle, calls: list[FunctionCall]
+    ) -> bool:
+        """Run a turn's calls, commit their answers; return whether to take another step."""
+        results: list[DispatchResult | None] = [None] * len(calls)
+        async with anyio.create_task_group() as task_group:
+            for index, call in enumerate(calls):  # EXE-10: admitted in emission order
+                route = activity.routes.get(call.name)
+                if route is None:  # EXE-2
+                    error = UnknownToolError(call.name, list(activity.routes))
+                    results[index] = DispatchResult(
+                        call, FunctionCallOutput.from_exception(call, error)
+                    )
+                    continue
+                await task_group.start(self._dispatch, route, handle, call, results, index)
+        answers = [r for r in results if r is not None]
+        handoffs = [r.handoff for r in answers if r.handoff is not None]
+        committed: list[ChatItem] = []
+        for result in answers:
+            output = result.output
+            if handle.interrupted:  # EXE-12
+                if result.handoff is not None:
+                    output = FunctionCallOutput(
+                        call_id=output.call_id,
+                        name=output.name,
+                        output=INTERRUPTED_HANDOFF_TEXT,
+                        is_error=True,
+                        reply_required=False,
+                    )
+                elif output.reply_required:
+                    output = FunctionCallOutput(
+                        call_id=output.call_id,
+                        name=output.name,
+                        output=output.output,
+                        is_error=output.is_error,
+                        reply_required=False,
+                        id=output.id,
+                        created_at=output.created_at,
+                        seq=output.seq,
+                    )
+            committed.extend((result.call, output))
+        activity.agent.chat_ctx.insert(committed)
+        handle._add_items(*committed)
+        self.record(committed)
+        if handle.interrupted:
+            return False
+        if len(handoffs) == 1:  # EXE-11
+            handoff = handoffs[0]
+            if isinstance(handoff, Agent):
+                self.update_agent(handoff)
+                return False
+        elif len(handoffs) > 1:
+            logger.warning("%d calls of one turn asked for a handoff; none applied", len(handoffs))
+        return any(
+            isinstance(item, FunctionCallOutput) and item.reply_required for item in committed
+        )
+
+    async def _dispatch(
+        self,
+        route: Route,
+        handle: SpeechHandle,
+        call: FunctionCall,
+        results: list[DispatchResult | None],
+        index: int,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        tool, executor = route
+        ctx: RunContext[Any] = RunContext(
+            function_call=call, session=cast(Any, self), speech_handle=handle
+        )
+        task_status.started()
+        results[index] = await executor.execute(tool, ctx)
+
+    # -- runs -------------------------------------------------------------------------------
+
+    async def run(self, *, user_input: str) -> RunResult:
+        """Play one user turn to completion and return what happened.
+
+        Adds the user message, lets the agent answer (with tools, and the deferred replies
+        that belong to this turn), and returns once the session is idle again with nothing
+        of this turn pending. Background calls do not hold it open.
+
+        Raises:
+            RuntimeError: The session is not open, or another run is in progress.
+        """
+        self._check_open()
+        if self._run is not None:
+            raise RuntimeError("another run is in progress; await it first")
+        run = _Run()
+        self._run = run
+        try:
+            self.generate_reply(user_input=user_input)
+            while not self._run_complete(run):
+                if self._closing:
+                    break
+                await self._changed.wait()
+            await anyio.lowlevel.checkpoint()
+        finally:
+            self._run = None
+        items = sorted(run.items, key=lambda item: item.sort_key)
+        return RunResult(items=items, events=list(run.events))
+
+    def _executors(self) -> list[ToolExecutor]:
+        activity = self._activity
+        return [*self._session_executors, *(activity.executors if activity else ())]
+
+    def _run_complete(self, run: _Run) -> bool:
+        return (
+            all(handle.done for handle in run.handles)
+            and run.guards == 0
+            and self._idle()
+            and all(executor.pending_updates == 0 for executor in self._executors())
+        )
