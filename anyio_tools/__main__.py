@@ -17,8 +17,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the demonstration conversation")
     demo.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+    demo.add_argument("--speed", type=float, default=1.0, help="time scale (2 = twice as fast)")
     args = parser.parse_args(argv)
-    return run_demo(backend=args.backend, out=sys.stdout)
+    if not args.speed > 0:
+        parser.error(f"--speed must be > 0, got {args.speed}")
+    return run_demo(backend=args.backend, out=sys.stdout, speed=args.speed)
 
 
 if __name__ == "__main__":

@@ -1,103 +1,233 @@
-"""The demonstration run by ``make demo``: declare tools, show their schemas, check arguments.
+"""The demonstration run by ``make demo``: a flight-booking conversation, printed live.
 
-It uses public names only, so it doubles as an example of the API.
+It shows progress updates, one coalesced reply, a duplicate call asking for confirmation, a
+filler during a slow step, a handoff while the booking keeps running (its result reaches the
+new agent), and a cancel requested by the user. It uses public names only.
 """
 
 from __future__ import annotations
 
 import json
-from enum import StrEnum
-from typing import Annotated, Literal, TextIO
+from collections import Counter
+from typing import TextIO
 
 import anyio
-from pydantic import Field
 
-from ._arguments import parse_arguments
-from ._chat import FunctionCall
-from ._context import RunContext
-from ._errors import ToolError
-from ._info import ToolFlag
-from ._tools import function_tool
+from . import (
+    CANCEL_TOOL_NAME,
+    CallEnded,
+    CallStarted,
+    CallUpdated,
+    FunctionCall,
+    ReplyDropped,
+    ReplyUpdated,
+    RunContext,
+    ToolFlag,
+    function_tool,
+)
+from ._chat import AgentHandoff, ChatMessage, FunctionCallOutput
+from .runtime import (
+    Agent,
+    AgentSession,
+    AsyncToolset,
+    ConversationItemAdded,
+    LLMRequest,
+    ScriptedCall,
+    ScriptedLLM,
+    ScriptedResponse,
+    SessionEvent,
+    TextOutput,
+)
 
 __all__ = ["run_demo"]
 
 
-class Cabin(StrEnum):
-    """Seat classes a flight can be booked in."""
+class _Clock:
+    """Scales the story's durations: ``--speed 2`` runs twice as fast."""
 
-    ECONOMY = "economy"
-    BUSINESS = "business"
+    def __init__(self, speed: float) -> None:
+        self.speed = speed
+
+    async def wait(self, seconds: float) -> None:
+        await anyio.sleep(seconds / self.speed)
+
+
+_clock = _Clock(1.0)
 
 
 @function_tool(on_duplicate="confirm", flags=ToolFlag.CANCELLABLE)
-async def book_flight(
-    ctx: RunContext[None],
-    origin: str,
-    destination: str,
-    cabin: Cabin = Cabin.ECONOMY,
-    passengers: Annotated[int, Field(ge=1, le=9, description="How many people fly.")] = 1,
-) -> str:
-    """Book a flight.
+async def book_flight(ctx: RunContext[None], origin: str, destination: str) -> str:
+    """Book the best flight between two airports.
 
     Args:
         origin: IATA code of the departure airport.
         destination: IATA code of the arrival airport.
-        cabin: The seat class.
     """
-    await ctx.update(f"searching flights {origin} to {destination}")
-    return f"booked {passengers} {cabin.value} seat(s) {origin}-{destination}"
+    await ctx.update(f"looking up flights {origin} to {destination}")
+    await _clock.wait(2.2)
+    await ctx.update("found 3 flights")
+    await _clock.wait(0.3)
+    await ctx.update("the best one is AF006 at 9:40, booking it")
+    async with ctx.with_filler("The airline is still confirming, one moment.", delay=1.0):
+        await _clock.wait(7.5)
+    return f"booked AF006 {origin}-{destination}, seat 12A"
+
+
+@function_tool(flags=ToolFlag.CANCELLABLE)
+async def search_hotels(ctx: RunContext[None], city: str) -> str:
+    """Search hotels in a city (slow).
+
+    Args:
+        city: The city.
+    """
+    await ctx.update(f"searching hotels in {city}")
+    await _clock.wait(3600)
+    return "found a hotel"
 
 
 @function_tool
-async def weather(city: str, unit: Literal["C", "F"] = "C") -> str:
+async def weather(city: str) -> str:
     """Tell the weather in a city.
 
     Args:
-        city: The city's name.
-        unit: Degrees Celsius or Fahrenheit.
+        city: The city.
     """
-    return f"sunny, 21 degrees {unit} in {city}"
+    return f"sunny and 21 degrees in {city}"
 
 
-_PAYLOADS = (
-    ("well-formed", '{"origin": "CDG", "destination": "JFK", "passengers": 2}'),
-    ("repaired", "```json\n{'origin': 'CDG', 'destination': 'JFK',}\n```"),
-    ("null means default", '{"origin": "CDG", "destination": "JFK", "cabin": null}'),
-    ("wrong type", '{"origin": "CDG", "destination": "JFK", "passengers": "many"}'),
-    ("unknown argument", '{"origin": "CDG", "destination": "JFK", "seat": "12A"}'),
-    ("missing argument", '{"origin": "CDG"}'),
-    ("not JSON at all", "book it please"),
-)
+class Support(Agent):
+    """The agent the conversation is handed to."""
+
+    def __init__(self) -> None:
+        super().__init__(instructions="You are the support desk.", name="support")
 
 
-async def _main(out: TextIO) -> None:
-    print("== schemas (strict variant) ==", file=out)
-    for tool in (book_flight, weather):
-        print(json.dumps(tool.schema(strict=True), indent=2), file=out)
-    print("\n== arguments from an LLM ==", file=out)
-    for label, payload in _PAYLOADS:
-        try:
-            parsed = parse_arguments(book_flight.name, payload)
-        except ToolError as exc:
-            print(f"- {label}: error -> {exc.message}", file=out)
-            continue
-        prepared = book_flight.prepare(dict(parsed.value))
-        if prepared.error is not None:
-            print(f"- {label}: error -> {prepared.error.message}", file=out)
-        else:
-            print(f"- {label}: ok -> {parsed.text}", file=out)
-    print("\n== a standalone run ==", file=out)
-    arguments = '{"origin": "CDG", "destination": "JFK"}'
-    call = FunctionCall(call_id="call_1", name="book_flight", arguments=arguments)
-    ctx: RunContext[None] = RunContext(function_call=call)
-    result = await book_flight(ctx, origin="CDG", destination="JFK")
-    for _item, output in ctx.updates:
-        print(f"- update {output.call_id}: {output.output.splitlines()[0]}", file=out)
-    print(f"- result: {result}", file=out)
+_SUPPORT = Support()
 
 
-def run_demo(*, backend: str, out: TextIO) -> int:
+@function_tool
+async def transfer_to_support() -> Agent:
+    """Hand the conversation to the support desk."""
+    return _SUPPORT
+
+
+def _script(request: LLMRequest) -> ScriptedResponse | str | None:
+    if request.extra_instructions is not None:
+        ids = request.extra_instructions.split("call ids: ", 1)[-1].split(")")[0]
+        if "_final" in ids:
+            return "Good news from the booking desk: your flight AF006 is booked, seat 12A."
+        return "Quick update: I found three flights, and I'm booking AF006 at 9:40."
+    outputs = request.tool_outputs
+    if outputs:
+        last = outputs[-1]
+        if last.name == "weather":
+            return f"It's {last.output}, a lovely week to travel, with light winds."
+        if "already running" in last.output:
+            return "A booking is already in progress. Do you really want a second one?"
+        if last.name == CANCEL_TOOL_NAME:
+            return "Done, I stopped the hotel search."
+        if last.name == "search_hotels":
+            return "I'm searching hotels in New York."
+        return "I'm on it; this takes a moment."
+    said = (request.last_user_text or "").lower()
+    if "cancel" in said:
+        hotel = [
+            item.call_id
+            for item in request.chat_ctx.items
+            if isinstance(item, FunctionCall) and item.name == "search_hotels"
+        ]
+        return ScriptedResponse("", calls=[ScriptedCall(CANCEL_TOOL_NAME, {"call_id": hotel[-1]})])
+    if "book" in said:
+        call = ScriptedCall("book_flight", {"origin": "CDG", "destination": "JFK"})
+        return ScriptedResponse("Sure, let me look for flights.", calls=[call])
+    if "weather" in said:
+        return ScriptedResponse("", calls=[ScriptedCall("weather", {"city": "New York"})])
+    if "support" in said:
+        return ScriptedResponse("Transferring you.", calls=[ScriptedCall("transfer_to_support")])
+    if "hotel" in said:
+        return ScriptedResponse("", calls=[ScriptedCall("search_hotels", {"city": "New York"})])
+    return "How can I help?"
+
+
+class _Transcript:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.start = anyio.current_time()
+        self.counts: Counter[str] = Counter()
+        self.admitted: set[str] = set()
+
+    def line(self, text: str) -> None:
+        print(f"[{anyio.current_time() - self.start:5.1f}s] {text}", file=self.out, flush=True)
+
+    def __call__(self, event: SessionEvent) -> None:
+        if isinstance(event, ConversationItemAdded):
+            item = event.item
+            if isinstance(item, ChatMessage):
+                who = "user " if item.role == "user" else "agent"
+                self.line(f"{who}: {item.content}")
+            elif (
+                isinstance(item, FunctionCallOutput)
+                and item.call_id.removesuffix("_final") not in self.admitted
+            ):
+                first_line = item.output.splitlines()[0] if item.output else ""
+                self.line(f"  .. {item.name} not run ({item.call_id}): {first_line}")
+            elif isinstance(item, AgentHandoff):
+                self.counts["handoffs"] += 1
+                self.line(f"  => handoff {item.old_agent} -> {item.new_agent}")
+        elif isinstance(event, CallStarted):
+            self.counts["calls"] += 1
+            self.admitted.add(event.call_id)
+            self.line(f"  .. {event.call.name} started ({event.call_id})")
+        elif isinstance(event, CallUpdated):
+            self.counts["updates"] += 1
+            self.admitted.add(event.id)
+            self.line(f"  .. {event.id}: {event.message}")
+        elif isinstance(event, CallEnded):
+            self.line(f"  .. {event.call_id} ended {event.status}: {event.message}")
+        elif isinstance(event, ReplyUpdated) and event.status == "scheduled":
+            self.counts["replies"] += 1
+            self.line(f"  .. one reply for {', '.join(event.update_ids)}")
+        elif isinstance(event, ReplyDropped):
+            self.line(f"  .. dropped {', '.join(event.update_ids)} ({event.reason})")
+
+
+async def _story(out: TextIO, speed: float) -> Counter[str]:
+    _clock.speed = speed
+    transcript = _Transcript(out)
+    session: AgentSession[None] = AgentSession(
+        llm=ScriptedLLM(_script),
+        tools=[AsyncToolset(id="booking", tools=[book_flight])],
+        output=TextOutput(chars_per_second=50 * speed),
+    )
+    session.on(None, transcript)
+    main = Agent(
+        instructions="You book trips.",
+        tools=[weather, search_hotels, transfer_to_support],
+        name="booker",
+    )
+    async with session:
+        await session.start(main)
+        await session.run(user_input="Book me a flight from Paris to New York.")
+        await session.run(user_input="Can you find a hotel there too?")
+        await session.run(user_input="What's the weather like there?")
+        await session.run(user_input="Book it again please.")
+        await session.run(user_input="No. And cancel the hotel search, actually.")
+        await session.run(user_input="Transfer me to support, please.")
+        while session.registry.running():  # the booking finishes under the new agent
+            await session.wait_for_idle()
+            await _clock.wait(0.5)
+        await session.wait_for_idle()
+    counts = transcript.counts
+    print(
+        "\nsummary: "
+        + json.dumps({k: counts[k] for k in ("calls", "updates", "replies", "handoffs")}),
+        file=out,
+    )
+    return counts
+
+
+def run_demo(*, backend: str, out: TextIO, speed: float = 1.0) -> int:
     """Run the demonstration on ``backend`` ("asyncio" or "trio"), writing to ``out``."""
     print(f"anyio_tools demo on {backend}\n", file=out)
-    anyio.run(_main, out, backend=backend)
+    anyio.run(_story, out, speed, backend=backend)
     return 0

@@ -64,6 +64,8 @@ class LLMRequest:
         tool_choice: Whether it may call tools.
         instructions: The agent's instructions.
         extra_instructions: Instructions for this generation only (a deferred reply's).
+        tool_outputs: For a step that answers tools: the answers of the previous step's
+            calls, in call order; empty otherwise.
     """
 
     chat_ctx: ChatContext
@@ -71,6 +73,7 @@ class LLMRequest:
     tool_choice: ToolChoice
     instructions: str
     extra_instructions: str | None = None
+    tool_outputs: Sequence[FunctionCallOutput] = ()
 
     @property
     def last_user_text(self) -> str | None:
@@ -79,17 +82,6 @@ class LLMRequest:
             if isinstance(item, ChatMessage) and item.role == "user":
                 return item.content
         return None
-
-    @property
-    def tool_outputs(self) -> list[FunctionCallOutput]:
-        """The tool outputs at the end of the chat context (what a reply must answer)."""
-        outputs: list[FunctionCallOutput] = []
-        for item in reversed(self.chat_ctx.items):
-            if isinstance(item, FunctionCallOutput):
-                outputs.append(item)
-            elif isinstance(item, ChatMessage):
-                break
-        return outputs[::-1]
 
 
 class LLM(Protocol):

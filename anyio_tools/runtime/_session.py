@@ -698,6 +698,7 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
         tool_choice: ToolChoice,
     ) -> None:
         counted: Activity | None = None
+        outputs: list[FunctionCallOutput] = []
         demand = True  # this step's demand is counted
         try:
             if activity is None:
@@ -715,7 +716,7 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
                             content = text
                         else:
                             content, calls = await self._generate(
-                                activity, handle, instructions, tool_choice
+                                activity, handle, instructions, tool_choice, outputs
                             )
                         if content:
                             await self._play(activity, handle, content)
@@ -726,8 +727,10 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
                     self._release_slot(handle)
                 if not calls:
                     break
-                if not await self._tool_phase(activity, handle, calls):
+                answered = await self._tool_phase(activity, handle, calls)
+                if answered is None:
                     break
+                outputs = answered
                 instructions = None
                 self._speech_demand += 1
                 demand = True
@@ -751,6 +754,7 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
         handle: SpeechHandle,
         instructions: str | None,
         tool_choice: ToolChoice,
+        outputs: Sequence[FunctionCallOutput],
     ) -> tuple[str, list[FunctionCall]]:
         agent = activity.agent
         llm = agent.llm or self._llm
@@ -763,6 +767,7 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
             tool_choice=tool_choice,
             instructions=agent.instructions,
             extra_instructions=instructions,
+            tool_outputs=tuple(outputs),
         )
         self._set_agent_state(AgentState.THINKING)
         parts: list[str] = []
@@ -815,8 +820,12 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
 
     async def _tool_phase(
         self, activity: Activity, handle: SpeechHandle, calls: list[FunctionCall]
-    ) -> bool:
-        """Run a turn's calls, commit their answers; return whether to take another step."""
+    ) -> list[FunctionCallOutput] | None:
+        """Run a turn's calls and commit their answers.
+
+        Returns:
+            The answers for the LLM's next step, or None when the turn takes no more step.
+        """
         results: list[DispatchResult | None] = [None] * len(calls)
         async with anyio.create_task_group() as task_group:
             for index, call in enumerate(calls):  # EXE-10: admitted in emission order
@@ -858,17 +867,16 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
         handle._add_items(*committed)
         self.record(committed)
         if handle.interrupted:
-            return False
+            return None
         if len(handoffs) == 1:  # EXE-11
             handoff = handoffs[0]
             if isinstance(handoff, Agent):
                 self.update_agent(handoff)
-                return False
+                return None
         elif len(handoffs) > 1:
             logger.warning("%d calls of one turn asked for a handoff; none applied", len(handoffs))
-        return any(
-            isinstance(item, FunctionCallOutput) and item.reply_required for item in committed
-        )
+        outputs = [item for item in committed if isinstance(item, FunctionCallOutput)]
+        return outputs if any(output.reply_required for output in outputs) else None
 
     async def _dispatch(
         self,

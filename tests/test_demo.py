@@ -1,0 +1,28 @@
+"""The demo tells its whole story on both backends (issue #4 item 7), in virtual time."""
+
+from __future__ import annotations
+
+import io
+
+import anyio
+
+from anyio_tools._demo import _story
+from anyio_tools.testing import tool_task_names
+
+
+async def test_demo_story_runs_to_the_end() -> None:
+    """Updates, one coalesced reply, a confirm, a filler, a cancel and a handoff happen."""
+    out = io.StringIO()
+    with anyio.fail_after(120):
+        counts = await _story(out, 1.0)
+    text = out.getvalue()
+    assert counts["calls"] == 5
+    assert counts["handoffs"] == 2
+    assert "one reply for call_1_update_1, call_1_update_2" in text  # DEL-1
+    assert "book_flight not run (call_4): `book_flight` is already running" in text  # DUP-5
+    assert "agent: The airline is still confirming, one moment." in text  # FIL-4
+    assert "call_2 ended cancelled" in text  # CAN-4
+    assert "=> handoff booker -> support" in text
+    # The booking's result reaches the new agent after the handoff (SCO-3).
+    assert text.index("=> handoff booker -> support") < text.index("one reply for call_1_final")
+    assert tool_task_names() == []
