@@ -761,8 +761,10 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
         if llm is None:
             self.emit(SessionError("llm", RuntimeError(f"{agent.name} has no LLM")))
             return "", []
+        chat_ctx = agent.chat_ctx.copy()
+        self._add_running_placeholders(chat_ctx)
         request = LLMRequest(
-            chat_ctx=agent.chat_ctx.copy(),
+            chat_ctx=chat_ctx,
             tools=list(activity.tools),
             tool_choice=tool_choice,
             instructions=agent.instructions,
@@ -801,6 +803,27 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
             )
             calls = []
         return "".join(parts), calls
+
+    def _add_running_placeholders(self, chat_ctx: ChatContext) -> None:
+        # HOST-7: calls running elsewhere (another agent, the session) are visible to this
+        # inference only, as a call and an output saying the result comes later.
+        present = {item.call_id for item in chat_ctx.items if isinstance(item, FunctionCall)}
+        for running in self.registry.running():
+            if running.call_id in present:
+                continue
+            chat_ctx.insert(
+                (
+                    FunctionCall(
+                        call_id=running.call_id, name=running.name, arguments=running.arguments
+                    ),
+                    FunctionCallOutput(
+                        call_id=running.call_id,
+                        name=running.name,
+                        output="This call is still running; its result will come later.",
+                        reply_required=False,
+                    ),
+                )
+            )
 
     async def _play(self, activity: Activity, handle: SpeechHandle, content: str) -> None:
         self._set_agent_state(AgentState.SPEAKING)

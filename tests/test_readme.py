@@ -1,0 +1,29 @@
+"""Every Python example of the README runs (and asserts what it shows), on both backends."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+_BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+
+
+def _examples() -> list[str]:
+    """Join the blocks that build on each other (the declaration ones) and keep the rest."""
+    return ["\n".join(_BLOCKS[:2]), *_BLOCKS[2:]]
+
+
+@pytest.mark.parametrize("source", _examples(), ids=lambda s: s.splitlines()[0][:40])
+async def test_readme_example_runs(source: str) -> None:
+    """The example runs; `anyio.run(main)` is replaced by awaiting main on the test's loop."""
+    source = source.replace("anyio.run(main)", "")
+    namespace: dict[str, Any] = {"__name__": "readme_example"}
+    exec(compile(source, str(README), "exec"), namespace)
+    main = namespace.get("main")
+    if main is not None:
+        await main()
+    assert len(_BLOCKS) >= 4
