@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-_BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+_BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
 
 
 def _examples() -> list[str]:
@@ -22,7 +22,7 @@ async def test_readme_example_runs(source: str) -> None:
     """The example runs; `anyio.run(main)` is replaced by awaiting main on the test's loop."""
     source = source.replace("anyio.run(main)", "")
     namespace: dict[str, Any] = {"__name__": "readme_example"}
-    exec(compile(source, str(README), "exec"), namespace)
+    exec(compile(source, str(README), "exec"), namespace)  # noqa: S102 - the point of the test
     main = namespace.get("main")
     if main is not None:
         await main()
