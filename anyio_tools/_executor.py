@@ -327,7 +327,18 @@ class ToolExecutor(AsyncContextManagerMixin):
         if isinstance(result, DispatchResult):
             await checkpoint()
             return result
-        return await self._wait_released(result)
+        try:
+            await result.released.wait()
+        except get_cancelled_exc_class():
+            if result.answer is None:
+                # EXE-13: the unreleased call was this dispatcher's work.
+                result.request_cancel("its dispatcher was cancelled")
+                with anyio.move_on_after(self._close_timeout, shield=True):
+                    await result.wait_ended()
+            raise
+        answer = result.answer
+        assert answer is not None
+        return answer
 
     def _admit(
         self,
@@ -354,19 +365,6 @@ class ToolExecutor(AsyncContextManagerMixin):
             self._run, call, error, name=f"tool-call {item.call_id}"
         )
         return call
-
-    async def _wait_released(self, call: Call) -> DispatchResult:
-        try:
-            await call.released.wait()
-        except get_cancelled_exc_class():
-            if call.answer is None:
-                # EXE-13: the unreleased call was this dispatcher's work.
-                call.request_cancel("its dispatcher was cancelled")
-                with anyio.move_on_after(self._close_timeout, shield=True):
-                    await call.wait_ended()
-            raise
-        assert call.answer is not None
-        return call.answer
 
     async def _run(self, call: Call, error: InvalidArgumentsError | None) -> None:
         outcome = Outcome.cancelled()

@@ -120,7 +120,9 @@ class ToolInfo:
         assert isinstance(scope, DuplicateScope)
         return cls(check_name(name), description, flags, mode, scope)
 
-    @property
-    def cancellable(self) -> bool:
-        """Whether the tool has the `ToolFlag.CANCELLABLE` flag."""
-        return ToolFlag.CANCELLABLE in self.flags
+    cancellable: bool = attrs.field(init=False, eq=False, repr=False)
+    """Whether the tool has the `ToolFlag.CANCELLABLE` flag."""
+
+    @cancellable.default
+    def _cancellable(self) -> bool:
+        return bool(self.flags & ToolFlag.CANCELLABLE)

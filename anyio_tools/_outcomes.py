@@ -6,7 +6,7 @@ All functions here are synchronous and pure; the executor calls them in the call
 
 from __future__ import annotations
 
-from typing import final
+from typing import Final, final
 
 import attrs
 
@@ -65,10 +65,18 @@ class Outcome:
     @classmethod
     def cancelled(cls) -> Outcome:
         """The call was cancelled."""
-        return cls(CallStatus.CANCELLED)
+        return _CANCELLED
+
+
+_PLAIN: Final = frozenset({str, int, float, bool, type(None), dict})
+
+
+_CANCELLED: Final = Outcome(CallStatus.CANCELLED)
 
 
 def _split_agents(value: object) -> tuple[list[HandoffAgent], list[object]] | None:
+    if type(value) in _PLAIN:  # the common case, without the ABC instance check
+        return None
     if isinstance(value, HandoffAgent):
         return [value], list[object]()
     if isinstance(value, list | tuple) and any(isinstance(v, HandoffAgent) for v in value):
