@@ -14,7 +14,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import AsyncExitStack, aclosing, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Generic, TypeVar, cast, final
 
 import anyio
@@ -22,30 +22,24 @@ from anyio import AsyncContextManagerMixin
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from anyio_tools._calls import current_call
 from anyio_tools._chat import (
     AgentHandoff,
     ChatContext,
     ChatItem,
     ChatMessage,
-    FunctionCall,
-    FunctionCallOutput,
 )
-from anyio_tools._context import RunContext
-from anyio_tools._errors import ActivityClosedError, SessionClosedError, UnknownToolError
+from anyio_tools._errors import SessionClosedError
 from anyio_tools._executor import ExecutorScope, ToolExecutor
-from anyio_tools._floor import FloorToken, current_holder
-from anyio_tools._host import ReplyTarget
+from anyio_tools._floor import FloorToken
 from anyio_tools._options import ToolHandlingOptions, ToolOptions
-from anyio_tools._outcomes import DispatchResult
 from anyio_tools._registry import CallRegistry
 from anyio_tools._toolsets import Toolset, ToolsetItem, flatten_tools
-from anyio_tools._values import INTERRUPTED_HANDOFF_TEXT
 
 from ._activity import Activity, ActivityState, Route, async_toolsets, build_routes
 from ._agent import Agent
 from ._hosts import ActivityHost, SessionHost
-from ._llm import LLM, LLMRequest, TextDelta, ToolCallRequest, ToolChoice
+from ._idle import IdleWaits, RunState
+from ._llm import LLM, ToolChoice
 from ._session_events import (
     AgentState,
     AgentStateChanged,
@@ -57,6 +51,7 @@ from ._session_events import (
     UserStateChanged,
 )
 from ._speech import SpeechHandle, SpeechOutput, TextOutput
+from ._turns import TurnRunner
 
 __all__ = ["AgentSession"]
 
@@ -68,18 +63,7 @@ _MISSING: Any = object()
 
 
 @final
-class _Run:
-    """One `AgentSession.run()` in progress."""
-
-    def __init__(self) -> None:
-        self.handles: list[SpeechHandle] = []
-        self.items: list[ChatItem] = []
-        self.events: list[SessionEvent] = []
-        self.guards = 0
-
-
-@final
-class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
+class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[UserdataT]):
     """A conversation between a user and agents, with long-running tools.
 
     Enter it with ``async with``, then `start` an agent. Leaving the block closes the
@@ -138,7 +122,7 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
         self._floor_token: FloorToken | None = None
         self._changed = anyio.Event()
         self._activity_event = anyio.Event()
-        self._run: _Run | None = None
+        self._run: RunState | None = None
         self._listeners: dict[type[Any] | None, list[Callable[[Any], object]]] = {}
         self._streams: list[MemoryObjectSendStream[SessionEvent]] = []
 
@@ -450,110 +434,6 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
         if old is not UserState.LISTENING:
             self.emit(UserStateChanged(old, UserState.LISTENING))
 
-    def _idle(self) -> bool:
-        activity = self._activity
-        return (
-            not self._closing
-            and activity is not None
-            and activity.state is ActivityState.ACTIVE
-            and activity.agent is self._current_agent
-            and self._speech_demand == 0
-            and self._user_state is UserState.LISTENING
-        )
-
-    def _floor_free_for_caller(self) -> bool:
-        token = self._floor_token
-        return token is None or current_holder.get() is token
-
-    def is_idle(self) -> bool:
-        """Return whether the session is idle and the floor free for the caller, now."""
-        return self._idle() and self._floor_free_for_caller()
-
-    async def wait_for_idle(self) -> ReplyTarget:
-        """Wait until the session is idle and the floor free for the caller.
-
-        Returns:
-            The current agent.
-
-        Raises:
-            SessionClosedError: The session closed first.
-        """
-        while True:
-            if self._closing:
-                raise SessionClosedError("the session closed")
-            if self.is_idle():
-                await anyio.lowlevel.checkpoint()
-                if self._closing:
-                    raise SessionClosedError("the session closed")
-                if self.is_idle():
-                    return self.current_agent
-                continue
-            await self._changed.wait()
-
-    async def wait_for_reply_slot(self, owner: Activity | None) -> ReplyTarget:
-        """Wait until a deferred reply may be scheduled (DEL-2); used by the tool hosts."""
-        while True:
-            if self._closing:
-                raise SessionClosedError("the session is closing")
-            if owner is not None and owner.state in (ActivityState.DRAINING, ActivityState.CLOSED):
-                raise ActivityClosedError(f"{owner.agent.name} is no longer active")
-            activity = self._activity
-            if (
-                self._idle()
-                and self._floor_token is None
-                and (owner is None or activity is owner)
-                and activity is not None
-            ):
-                return activity.agent
-            await self._changed.wait()
-
-    async def wait_for_activity(self) -> None:
-        """Wait until the agent starts speaking or thinking, or the user starts speaking."""
-        await self._activity_event.wait()
-
-    # -- floor ------------------------------------------------------------------------------
-
-    def acts_for_holder(self) -> bool:
-        """Return whether the calling code acts for the current holder of the floor."""
-        token = current_holder.get()
-        return token is not None and token is self._floor_token
-
-    @asynccontextmanager
-    async def hold_floor(self) -> AsyncIterator[ReplyTarget]:
-        """Wait for idle and hold the floor until exit (CTX-7 (b)-(f))."""
-        run_guard = self._run_guard()
-        try:
-            if self.acts_for_holder():  # CTX-7 (d): nested
-                target = await self.wait_for_idle()
-                yield target
-                return
-            while True:
-                target = await self.wait_for_idle()
-                if self._floor_token is None:
-                    break
-            token = FloorToken(repr(current_call.get()))
-            self._floor_token = token
-            reset = current_holder.set(token)
-            try:
-                yield target
-            finally:
-                current_holder.reset(reset)
-                self._floor_token = None
-                self._notify()
-        finally:
-            if run_guard is not None:
-                run_guard.guards -= 1
-                self._notify()
-
-    def _run_guard(self) -> _Run | None:
-        # RUN-2: a foreground entered by a call of the active run keeps that run open.
-        run = self._run
-        call = current_call.get()
-        if run is None or call is None or call.ctx.turn not in run.handles:
-            return None
-        run.guards += 1
-        return run
-
     # -- speech -----------------------------------------------------------------------------
 
     def say(self, text: str, *, allow_interruptions: bool = True) -> SpeechHandle:
@@ -676,248 +556,6 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
             self._set_agent_state(AgentState.LISTENING)
         self._notify()
 
-    async def _activity_for_turn(self) -> Activity:
-        while True:
-            if self._closing:
-                raise SessionClosedError("the session closed")
-            activity = self._activity
-            if (
-                activity is not None
-                and activity.agent is self._current_agent
-                and activity.state is ActivityState.ACTIVE
-            ):
-                return activity
-            await self._changed.wait()
-
-    async def _run_turn(
-        self,
-        handle: SpeechHandle,
-        activity: Activity | None,
-        text: str | None,
-        instructions: str | None,
-        tool_choice: ToolChoice,
-    ) -> None:
-        counted: Activity | None = None
-        outputs: list[FunctionCallOutput] = []
-        demand = True  # this step's demand is counted
-        try:
-            if activity is None:
-                activity = await self._activity_for_turn()
-            activity.turn_started()
-            counted = activity
-            while True:
-                await self._acquire_slot(handle)
-                calls: list[FunctionCall] = []
-                try:
-                    self._speaking.add(handle)
-                    if not handle.interrupted:
-                        step = handle._start_step()
-                        if text is not None:
-                            content = text
-                        else:
-                            content, calls = await self._generate(
-                                activity, handle, instructions, tool_choice, outputs
-                            )
-                        if content:
-                            await self._play(activity, handle, content)
-                        handle._end_step(step)
-                finally:
-                    self._speaking.discard(handle)
-                    demand = False
-                    self._release_slot(handle)
-                if not calls:
-                    break
-                answered = await self._tool_phase(activity, handle, calls)
-                if answered is None:
-                    break
-                outputs = answered
-                instructions = None
-                self._speech_demand += 1
-                demand = True
-                self._notify()
-        except SessionClosedError:
-            pass
-        except Exception as exc:
-            logger.exception("turn %s failed", handle.id)
-            self.emit(SessionError("turn", exc))
-        finally:
-            if demand:
-                self._speech_demand -= 1
-            if counted is not None:
-                counted.turn_ended()
-            handle._mark_done()
-            self._notify()
-
-    async def _generate(
-        self,
-        activity: Activity,
-        handle: SpeechHandle,
-        instructions: str | None,
-        tool_choice: ToolChoice,
-        outputs: Sequence[FunctionCallOutput],
-    ) -> tuple[str, list[FunctionCall]]:
-        agent = activity.agent
-        llm = agent.llm or self._llm
-        if llm is None:
-            self.emit(SessionError("llm", RuntimeError(f"{agent.name} has no LLM")))
-            return "", []
-        chat_ctx = agent.chat_ctx.copy()
-        self._add_running_placeholders(chat_ctx)
-        request = LLMRequest(
-            chat_ctx=chat_ctx,
-            tools=list(activity.tools),
-            tool_choice=tool_choice,
-            instructions=agent.instructions,
-            extra_instructions=instructions,
-            tool_outputs=tuple(outputs),
-        )
-        self._set_agent_state(AgentState.THINKING)
-        parts: list[str] = []
-        calls: list[FunctionCall] = []
-        with anyio.CancelScope() as scope:
-            self._cut_scopes[handle] = scope
-            try:
-                async with aclosing(llm.stream(request)) as stream:
-                    async for chunk in stream:
-                        if isinstance(chunk, TextDelta):
-                            parts.append(chunk.text)
-                        elif isinstance(chunk, ToolCallRequest):
-                            calls.append(
-                                FunctionCall(
-                                    call_id=chunk.call_id,
-                                    name=chunk.name,
-                                    arguments=chunk.arguments,
-                                )
-                            )
-            except Exception as exc:  # noqa: BLE001 - an LLM failure is a session event
-                logger.warning("the LLM failed: %r", exc)
-                self.emit(SessionError("llm", exc))
-                return "", []
-            finally:
-                self._cut_scopes.pop(handle, None)
-        if scope.cancelled_caught:
-            return "", []
-        if tool_choice == "none" and calls:  # EXE-1
-            logger.warning(
-                "ignored %d tool calls of a generation with tool choice none", len(calls)
-            )
-            calls = []
-        return "".join(parts), calls
-
-    def _add_running_placeholders(self, chat_ctx: ChatContext) -> None:
-        # HOST-7: calls running elsewhere (another agent, the session) are visible to this
-        # inference only, as a call and an output saying the result comes later.
-        present = {item.call_id for item in chat_ctx.items if isinstance(item, FunctionCall)}
-        for running in self.registry.running():
-            if running.call_id in present:
-                continue
-            chat_ctx.insert(
-                (
-                    FunctionCall(
-                        call_id=running.call_id, name=running.name, arguments=running.arguments
-                    ),
-                    FunctionCallOutput(
-                        call_id=running.call_id,
-                        name=running.name,
-                        output="This call is still running; its result will come later.",
-                        reply_required=False,
-                    ),
-                )
-            )
-
-    async def _play(self, activity: Activity, handle: SpeechHandle, content: str) -> None:
-        self._set_agent_state(AgentState.SPEAKING)
-        with anyio.CancelScope() as scope:
-            self._cut_scopes[handle] = scope
-            try:
-                await self._output.play(content)
-            except Exception as exc:  # noqa: BLE001 - an output failure is a session event
-                logger.warning("the speech output failed: %r", exc)
-                self.emit(SessionError("output", exc))
-            finally:
-                self._cut_scopes.pop(handle, None)
-        message = ChatMessage(role="assistant", content=content, interrupted=handle.interrupted)
-        activity.agent.chat_ctx.insert(message)
-        handle._add_items(message)
-        self.record([message])
-
-    async def _tool_phase(
-        self, activity: Activity, handle: SpeechHandle, calls: list[FunctionCall]
-    ) -> list[FunctionCallOutput] | None:
-        """Run a turn's calls and commit their answers.
-
-        Returns:
-            The answers for the LLM's next step, or None when the turn takes no more step.
-        """
-        results: list[DispatchResult | None] = [None] * len(calls)
-        async with anyio.create_task_group() as task_group:
-            for index, call in enumerate(calls):  # EXE-10: admitted in emission order
-                route = activity.routes.get(call.name)
-                if route is None:  # EXE-2
-                    error = UnknownToolError(call.name, list(activity.routes))
-                    results[index] = DispatchResult(
-                        call, FunctionCallOutput.from_exception(call, error)
-                    )
-                    continue
-                await task_group.start(self._dispatch, route, handle, call, results, index)
-        answers = [r for r in results if r is not None]
-        handoffs = [r.handoff for r in answers if r.handoff is not None]
-        committed: list[ChatItem] = []
-        for result in answers:
-            output = result.output
-            if handle.interrupted:  # EXE-12
-                if result.handoff is not None:
-                    output = FunctionCallOutput(
-                        call_id=output.call_id,
-                        name=output.name,
-                        output=INTERRUPTED_HANDOFF_TEXT,
-                        is_error=True,
-                        reply_required=False,
-                    )
-                elif output.reply_required:
-                    output = FunctionCallOutput(
-                        call_id=output.call_id,
-                        name=output.name,
-                        output=output.output,
-                        is_error=output.is_error,
-                        reply_required=False,
-                        id=output.id,
-                        created_at=output.created_at,
-                        seq=output.seq,
-                    )
-            committed.extend((result.call, output))
-        activity.agent.chat_ctx.insert(committed)
-        handle._add_items(*committed)
-        self.record(committed)
-        if handle.interrupted:
-            return None
-        if len(handoffs) == 1:  # EXE-11
-            handoff = handoffs[0]
-            if isinstance(handoff, Agent):
-                self.update_agent(handoff)
-                return None
-        elif len(handoffs) > 1:
-            logger.warning("%d calls of one turn asked for a handoff; none applied", len(handoffs))
-        outputs = [item for item in committed if isinstance(item, FunctionCallOutput)]
-        return outputs if any(output.reply_required for output in outputs) else None
-
-    async def _dispatch(
-        self,
-        route: Route,
-        handle: SpeechHandle,
-        call: FunctionCall,
-        results: list[DispatchResult | None],
-        index: int,
-        *,
-        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
-    ) -> None:
-        tool, executor = route
-        ctx: RunContext[Any] = RunContext(
-            function_call=call, session=cast(Any, self), speech_handle=handle
-        )
-        task_status.started()
-        results[index] = await executor.execute(tool, ctx)
-
     # -- runs -------------------------------------------------------------------------------
 
     async def run(self, *, user_input: str) -> RunResult:
@@ -933,7 +571,7 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
         self._check_open()
         if self._run is not None:
             raise RuntimeError("another run is in progress; await it first")
-        run = _Run()
+        run = RunState()
         self._run = run
         try:
             self.generate_reply(user_input=user_input)
@@ -951,7 +589,7 @@ class AgentSession(AsyncContextManagerMixin, Generic[UserdataT]):
         activity = self._activity
         return [*self._session_executors, *(activity.executors if activity else ())]
 
-    def _run_complete(self, run: _Run) -> bool:
+    def _run_complete(self, run: RunState) -> bool:
         return (
             all(handle.done for handle in run.handles)
             and run.guards == 0

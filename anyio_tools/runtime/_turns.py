@@ -1,0 +1,315 @@
+"""How one speech turn runs: generation steps, playout, the tool phase (SPEC CON-5, EXE-1,
+EXE-2, EXE-10..12, HOST-7).
+
+A turn plays one generation step at a time while holding the session's speech slot; its
+tools run between steps without it, so running tools never make the session busy. The
+answers of a step's calls are committed to the agent's chat context and the history when
+every call of the step was released.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+
+from anyio_tools._chat import ChatContext, ChatItem, ChatMessage, FunctionCall, FunctionCallOutput
+from anyio_tools._context import RunContext
+from anyio_tools._errors import SessionClosedError, UnknownToolError
+from anyio_tools._outcomes import DispatchResult
+from anyio_tools._registry import CallRegistry
+from anyio_tools._values import INTERRUPTED_HANDOFF_TEXT
+
+from ._activity import Activity, ActivityState, Route
+from ._agent import Agent
+from ._llm import LLM, LLMRequest, TextDelta, ToolCallRequest, ToolChoice
+from ._session_events import AgentState, SessionError, SessionEvent
+from ._speech import SpeechHandle, SpeechOutput
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["TurnRunner"]
+
+logger = logging.getLogger("anyio_tools.runtime")
+
+
+class TurnRunner:
+    """The turn-running part of `AgentSession` (a mixin; the session provides the state)."""
+
+    registry: CallRegistry
+    _llm: LLM | None
+    _output: SpeechOutput
+    _closing: bool
+    _activity: Activity | None
+    _current_agent: Agent | None
+    _changed: anyio.Event
+    _speech_demand: int
+    _speaking: set[SpeechHandle]
+    _cut_scopes: dict[SpeechHandle, anyio.CancelScope]
+
+    def emit(self, event: SessionEvent) -> None:
+        raise NotImplementedError
+
+    def record(self, items: Iterable[ChatItem]) -> None:
+        raise NotImplementedError
+
+    def update_agent(self, agent: Agent) -> None:
+        raise NotImplementedError
+
+    def _notify(self) -> None:
+        raise NotImplementedError
+
+    def _set_agent_state(self, state: AgentState) -> None:
+        raise NotImplementedError
+
+    async def _acquire_slot(self, handle: SpeechHandle) -> None:
+        raise NotImplementedError
+
+    def _release_slot(self, handle: SpeechHandle, *, demand: bool = True) -> None:
+        raise NotImplementedError
+
+    async def _activity_for_turn(self) -> Activity:
+        while True:
+            if self._closing:
+                raise SessionClosedError("the session closed")
+            activity = self._activity
+            if (
+                activity is not None
+                and activity.agent is self._current_agent
+                and activity.state is ActivityState.ACTIVE
+            ):
+                return activity
+            await self._changed.wait()
+
+    async def _run_turn(
+        self,
+        handle: SpeechHandle,
+        activity: Activity | None,
+        text: str | None,
+        instructions: str | None,
+        tool_choice: ToolChoice,
+    ) -> None:
+        counted: Activity | None = None
+        outputs: list[FunctionCallOutput] = []
+        demand = True  # this step's demand is counted
+        try:
+            if activity is None:
+                activity = await self._activity_for_turn()
+            activity.turn_started()
+            counted = activity
+            while True:
+                await self._acquire_slot(handle)
+                calls: list[FunctionCall] = []
+                try:
+                    self._speaking.add(handle)
+                    if not handle.interrupted:
+                        step = handle._start_step()
+                        if text is not None:
+                            content = text
+                        else:
+                            content, calls = await self._generate(
+                                activity, handle, instructions, tool_choice, outputs
+                            )
+                        if content:
+                            await self._play(activity, handle, content)
+                        handle._end_step(step)
+                finally:
+                    self._speaking.discard(handle)
+                    demand = False
+                    self._release_slot(handle)
+                if not calls:
+                    break
+                answered = await self._tool_phase(activity, handle, calls)
+                if answered is None:
+                    break
+                outputs = answered
+                instructions = None
+                self._speech_demand += 1
+                demand = True
+                self._notify()
+        except SessionClosedError:
+            pass
+        except Exception as exc:
+            logger.exception("turn %s failed", handle.id)
+            self.emit(SessionError("turn", exc))
+        finally:
+            if demand:
+                self._speech_demand -= 1
+            if counted is not None:
+                counted.turn_ended()
+            handle._mark_done()
+            self._notify()
+
+    async def _generate(
+        self,
+        activity: Activity,
+        handle: SpeechHandle,
+        instructions: str | None,
+        tool_choice: ToolChoice,
+        outputs: Sequence[FunctionCallOutput],
+    ) -> tuple[str, list[FunctionCall]]:
+        agent = activity.agent
+        llm = agent.llm or self._llm
+        if llm is None:
+            self.emit(SessionError("llm", RuntimeError(f"{agent.name} has no LLM")))
+            return "", []
+        chat_ctx = agent.chat_ctx.copy()
+        self._add_running_placeholders(chat_ctx)
+        request = LLMRequest(
+            chat_ctx=chat_ctx,
+            tools=list(activity.tools),
+            tool_choice=tool_choice,
+            instructions=agent.instructions,
+            extra_instructions=instructions,
+            tool_outputs=tuple(outputs),
+        )
+        self._set_agent_state(AgentState.THINKING)
+        parts: list[str] = []
+        calls: list[FunctionCall] = []
+        with anyio.CancelScope() as scope:
+            self._cut_scopes[handle] = scope
+            try:
+                async with aclosing(llm.stream(request)) as stream:
+                    async for chunk in stream:
+                        if isinstance(chunk, TextDelta):
+                            parts.append(chunk.text)
+                        elif isinstance(chunk, ToolCallRequest):
+                            calls.append(
+                                FunctionCall(
+                                    call_id=chunk.call_id,
+                                    name=chunk.name,
+                                    arguments=chunk.arguments,
+                                )
+                            )
+            except Exception as exc:  # noqa: BLE001 - an LLM failure is a session event
+                logger.warning("the LLM failed: %r", exc)
+                self.emit(SessionError("llm", exc))
+                return "", []
+            finally:
+                self._cut_scopes.pop(handle, None)
+        if scope.cancelled_caught:
+            return "", []
+        if tool_choice == "none" and calls:  # EXE-1
+            logger.warning(
+                "ignored %d tool calls of a generation with tool choice none", len(calls)
+            )
+            calls = []
+        return "".join(parts), calls
+
+    def _add_running_placeholders(self, chat_ctx: ChatContext) -> None:
+        # HOST-7: calls running elsewhere (another agent, the session) are visible to this
+        # inference only, as a call and an output saying the result comes later.
+        present = {item.call_id for item in chat_ctx.items if isinstance(item, FunctionCall)}
+        for running in self.registry.running():
+            if running.call_id in present:
+                continue
+            chat_ctx.insert(
+                (
+                    FunctionCall(
+                        call_id=running.call_id, name=running.name, arguments=running.arguments
+                    ),
+                    FunctionCallOutput(
+                        call_id=running.call_id,
+                        name=running.name,
+                        output="This call is still running; its result will come later.",
+                        reply_required=False,
+                    ),
+                )
+            )
+
+    async def _play(self, activity: Activity, handle: SpeechHandle, content: str) -> None:
+        self._set_agent_state(AgentState.SPEAKING)
+        with anyio.CancelScope() as scope:
+            self._cut_scopes[handle] = scope
+            try:
+                await self._output.play(content)
+            except Exception as exc:  # noqa: BLE001 - an output failure is a session event
+                logger.warning("the speech output failed: %r", exc)
+                self.emit(SessionError("output", exc))
+            finally:
+                self._cut_scopes.pop(handle, None)
+        message = ChatMessage(role="assistant", content=content, interrupted=handle.interrupted)
+        activity.agent.chat_ctx.insert(message)
+        handle._add_items(message)
+        self.record([message])
+
+    async def _tool_phase(
+        self, activity: Activity, handle: SpeechHandle, calls: list[FunctionCall]
+    ) -> list[FunctionCallOutput] | None:
+        """Run a turn's calls and commit their answers.
+
+        Returns:
+            The answers for the LLM's next step, or None when the turn takes no more step.
+        """
+        results: list[DispatchResult | None] = [None] * len(calls)
+        async with anyio.create_task_group() as task_group:
+            for index, call in enumerate(calls):  # EXE-10: admitted in emission order
+                route = activity.routes.get(call.name)
+                if route is None:  # EXE-2
+                    error = UnknownToolError(call.name, list(activity.routes))
+                    results[index] = DispatchResult(
+                        call, FunctionCallOutput.from_exception(call, error)
+                    )
+                    continue
+                await task_group.start(self._dispatch, route, handle, call, results, index)
+        answers = [r for r in results if r is not None]
+        handoffs = [r.handoff for r in answers if r.handoff is not None]
+        committed: list[ChatItem] = []
+        for result in answers:
+            output = result.output
+            if handle.interrupted:  # EXE-12
+                if result.handoff is not None:
+                    output = FunctionCallOutput(
+                        call_id=output.call_id,
+                        name=output.name,
+                        output=INTERRUPTED_HANDOFF_TEXT,
+                        is_error=True,
+                        reply_required=False,
+                    )
+                elif output.reply_required:
+                    output = FunctionCallOutput(
+                        call_id=output.call_id,
+                        name=output.name,
+                        output=output.output,
+                        is_error=output.is_error,
+                        reply_required=False,
+                        id=output.id,
+                        created_at=output.created_at,
+                        seq=output.seq,
+                    )
+            committed.extend((result.call, output))
+        activity.agent.chat_ctx.insert(committed)
+        handle._add_items(*committed)
+        self.record(committed)
+        if handle.interrupted:
+            return None
+        if len(handoffs) == 1:  # EXE-11
+            handoff = handoffs[0]
+            if isinstance(handoff, Agent):
+                self.update_agent(handoff)
+                return None
+        elif len(handoffs) > 1:
+            logger.warning("%d calls of one turn asked for a handoff; none applied", len(handoffs))
+        outputs = [item for item in committed if isinstance(item, FunctionCallOutput)]
+        return outputs if any(output.reply_required for output in outputs) else None
+
+    async def _dispatch(
+        self,
+        route: Route,
+        handle: SpeechHandle,
+        call: FunctionCall,
+        results: list[DispatchResult | None],
+        index: int,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        tool, executor = route
+        ctx: RunContext[Any] = RunContext(
+            function_call=call, session=cast(Any, self), speech_handle=handle
+        )
+        task_status.started()
+        results[index] = await executor.execute(tool, ctx)
