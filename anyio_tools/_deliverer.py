@@ -75,14 +75,17 @@ class Deliverer:
         self._options = options
         self._closed_reason = closed_reason
         self._close_timeout = close_timeout
-        # Unbounded on purpose: update() must never block on delivery (SC-7). The queue only
-        # holds updates a running tool made, each already in the chat.
-        send, receive = anyio.create_memory_object_stream[Entry](_UNBOUNDED)
-        self._send: MemoryObjectSendStream[Entry] = send
-        self._receive: MemoryObjectReceiveStream[Entry] = receive
+        self._send: MemoryObjectSendStream[Entry] | None = None
+        self._receive: MemoryObjectReceiveStream[Entry] | None = None
         self._accepted = 0
         self._settled = 0
         self._settled_changed = anyio.Event()
+
+    def open(self) -> None:
+        """Create the queue (when the executor is entered, so an unused one holds nothing)."""
+        # Unbounded on purpose: update() must never block on delivery (SC-7). The queue only
+        # holds updates a running tool made, each already in the chat.
+        self._send, self._receive = anyio.create_memory_object_stream[Entry](_UNBOUNDED)
 
     # -- producer side (synchronous, called from update() and from a call's end) -----------
 
@@ -106,13 +109,16 @@ class Deliverer:
         self._accepted += 1
         entry: Entry = (call, output, target)
         try:
+            if self._send is None:
+                raise anyio.ClosedResourceError
             self._send.send_nowait(entry)
         except (anyio.ClosedResourceError, anyio.BrokenResourceError):
             self._drop([entry], self._closed_reason)
 
     def close(self) -> None:
         """Accept nothing more; later entries are dropped at once."""
-        self._send.close()
+        if self._send is not None:
+            self._send.close()
 
     async def wait_settled(self, count: int) -> None:
         """Wait until the first ``count`` accepted entries are scheduled or dropped (DEL-9)."""
@@ -125,12 +131,14 @@ class Deliverer:
     async def run(self) -> None:
         """Voice queued entries until cancelled or closed (the executor's ``deliver`` task)."""
         current_holder.set(None)  # CTX-7c: a deliverer never acts for a floor holder
+        receive = self._receive
+        assert receive is not None, "open() the deliverer before running it"
         batch: list[Entry] = []
         in_flight: tuple[ReplyHandle, tuple[str, ...]] | None = None
         try:
             while True:
                 try:
-                    batch.append(await self._receive.receive())
+                    batch.append(await receive.receive())
                 except anyio.EndOfStream:
                     return
                 try:
@@ -169,16 +177,18 @@ class Deliverer:
                 await self._finish_in_flight(*in_flight)
             raise
         finally:
-            self._receive.close()
+            receive.close()
 
     def _take(self, batch: list[Entry]) -> list[Entry]:
         entries = list(batch)
         batch.clear()
-        while True:
+        receive = self._receive
+        while receive is not None:
             try:
-                entries.append(self._receive.receive_nowait())
+                entries.append(receive.receive_nowait())
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                return entries
+                break
+        return entries
 
     def _schedule(self, target: ReplyTarget, entries: list[Entry]) -> ReplyHandle | None:
         if not entries:

@@ -193,6 +193,7 @@ class ToolExecutor(AsyncContextManagerMixin):
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
                 self._state = ExecutorState.OPEN
+                self._deliverer.open()
                 self._deliver_task = task_group.start_soon(
                     self._deliverer.run, name=f"deliver {self._name}"
                 )
@@ -391,14 +392,15 @@ class ToolExecutor(AsyncContextManagerMixin):
         if call.answer is None:
             call.release(answer(item, outcome))
         else:
+            # INV-6: the call item is created first, so it sorts before its output.
+            final_item = FunctionCall(
+                call_id=f"{item.call_id}_final",
+                name=item.name,
+                arguments=item.arguments,
+                extra=dict(item.extra),
+            )
             final = final_output(item, outcome)
             if final is not None:
-                final_item = FunctionCall(
-                    call_id=final.call_id,
-                    name=item.name,
-                    arguments=item.arguments,
-                    extra=dict(item.extra),
-                )
                 try:
                     self._deliverer.enqueue(final_item, final)
                 except Exception:
