@@ -143,7 +143,12 @@ async def test_reply_outcomes() -> None:
     host = FakeHost(auto_finish=False)
     async with ToolExecutor(host) as executor:
         for n, (call_id, end) in enumerate([("a", "interrupt"), ("b", "silent"), ("c", "say")]):
+            host.set_busy(True)
             await executor.execute(stepper, make_ctx(call_id, "stepper", '{"n": 2}'))
+            await host.wait_until(
+                lambda n=n: sum(isinstance(e, CallEnded) for e in host.events) == n + 1
+            )
+            host.set_busy(False)
             await host.wait_until(lambda n=n: len(host.replies) == n + 1)
             reply = host.replies[n]
             if end == "interrupt":
