@@ -33,8 +33,8 @@ def llm(calls: Mapping[str, list[ScriptedCall] | str], *, reply: str = "reply") 
     return ScriptedLLM(script)
 
 
-def call(name: str, **arguments: Any) -> ScriptedCall:
-    return ScriptedCall(name, arguments)
+def call(tool: str, /, **arguments: Any) -> ScriptedCall:
+    return ScriptedCall(tool, arguments)
 
 
 class Recorder:
