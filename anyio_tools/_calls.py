@@ -86,7 +86,7 @@ class Call:
         self.arguments_value = arguments_value
         self.key = key
         self.cancellable = tool.info.cancellable
-        self.released = anyio.Event()
+        self.released: anyio.Event | None = anyio.Event()
         self.answer: DispatchResult | None = None
         self.handle: TaskHandle[None] | None = None
         self.updated = False
@@ -148,7 +148,8 @@ class Call:
         """Give the dispatcher its answer (only the first one counts)."""
         if self.answer is None:
             self.answer = answer
-            self.released.set()
+            if self.released is not None:
+                self.released.set()
 
     def request_cancel(self, reason: str) -> None:
         """Cancel the call's task (no effect once it ended)."""

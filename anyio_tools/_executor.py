@@ -127,6 +127,7 @@ class ToolExecutor(AsyncContextManagerMixin):
             host, self._options, closed_reason=closed_reason, close_timeout=close_timeout
         )
         self._calls: dict[str, Call] = {}
+        self._all_ended: anyio.Event | None = None
         self._gate = anyio.Lock(fast_acquire=True)
         self._state = ExecutorState.NEW
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -262,13 +263,14 @@ class ToolExecutor(AsyncContextManagerMixin):
         self._state = ExecutorState.CLOSED
 
     async def _wait_all_ended(self) -> None:
-        waited = False
-        while self._calls:
-            call = next(iter(self._calls.values()))
-            await call.wait_ended()
-            waited = True
-        if not waited:
+        # One event for "no call left" instead of one wait per call: draining thousands of
+        # calls costs one wake-up, not thousands.
+        if not self._calls:
             await checkpoint()
+            return
+        if self._all_ended is None:
+            self._all_ended = anyio.Event()
+        await self._all_ended.wait()
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -328,8 +330,10 @@ class ToolExecutor(AsyncContextManagerMixin):
         if isinstance(result, DispatchResult):
             await checkpoint()
             return result
+        released = result.released
+        assert released is not None
         try:
-            await result.released.wait()
+            await released.wait()
         except get_cancelled_exc_class():
             if result.answer is None:
                 # EXE-13: the unreleased call was this dispatcher's work.
@@ -337,6 +341,7 @@ class ToolExecutor(AsyncContextManagerMixin):
                 with anyio.move_on_after(self._close_timeout, shield=True):
                     await result.wait_ended()
             raise
+        result.released = None  # frees the event while the call runs on in the background
         answer = result.answer
         assert answer is not None
         return answer
@@ -407,6 +412,9 @@ class ToolExecutor(AsyncContextManagerMixin):
                     logger.exception("could not deliver the result of call %s", item.call_id)
         self._registry.discard(item.call_id)
         self._calls.pop(item.call_id, None)
+        if not self._calls and self._all_ended is not None:
+            self._all_ended.set()
+            self._all_ended = None
         status, message = ended_message(outcome, updated=call.updated)
         ended_id = f"{item.call_id}_final" if call.updated else item.call_id
         logger.debug("call %s ended (%s)", item.call_id, status)

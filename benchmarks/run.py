@@ -1,0 +1,590 @@
+"""Benchmarks: anyio_tools against the cheapest thing each backend can do (issue #6).
+
+Run ``python benchmarks/run.py`` (or ``make bench``). Each backend (asyncio, asyncio with
+uvloop, trio) runs in a fresh subprocess; each row is measured over repeated rounds and
+printed with its median, p90, the median of its baseline measured in the same run, the
+ratio, and the target. ``--json`` prints the raw figures instead; ``--quick`` runs smaller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+
+from anyio_tools import (
+    ChatContext,
+    ChatItem,
+    ChatMessage,
+    FunctionCall,
+    RunContext,
+    ToolEvent,
+    ToolExecutor,
+    ToolFlag,
+    function_tool,
+)
+
+BACKENDS = ("asyncio", "uvloop", "trio")
+
+
+# -- a host that costs next to nothing ----------------------------------------------------
+
+
+class _Reply:
+    def __init__(self, n: int) -> None:
+        self.id = f"r{n}"
+        self.interrupted = False
+        self.chat_items: list[ChatItem] = [ChatMessage(role="assistant", content="ok")]
+
+    async def wait_for_playout(self) -> None:
+        await anyio.lowlevel.checkpoint()
+
+
+class NullHost:
+    """A `ToolHost` with one agent, a busy switch, instant replies and no event storage."""
+
+    def __init__(self) -> None:
+        self.chat = ChatContext()
+        self.history = ChatContext()
+        self.busy = False
+        self.changed = anyio.Event()
+        self.replies = 0
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    def eager_target(self) -> object:
+        return self.chat
+
+    def insert_items(self, target: object, items: Sequence[ChatItem]) -> None:
+        self.chat.insert(items)
+
+    def record_history(self, items: Sequence[ChatItem]) -> None:
+        self.history.insert(items)
+
+    def last_item_id(self, target: object) -> str | None:
+        last = self.chat.last_item
+        return None if last is None else last.id
+
+    async def wait_for_idle(self) -> object:
+        while self.busy:
+            await self.changed.wait()
+        return self.chat
+
+    def generate_reply(self, target: object, *, instructions: str) -> _Reply:
+        self.replies += 1
+        return _Reply(self.replies)
+
+    def emit(self, event: ToolEvent) -> None:
+        pass
+
+
+# -- tools --------------------------------------------------------------------------------
+
+_gate: dict[str, anyio.Event] = {}
+
+
+@function_tool
+async def echo(x: int) -> int:
+    """Return x."""
+    return x
+
+
+@function_tool(flags=ToolFlag.CANCELLABLE)
+async def parked(ctx: RunContext[None], x: int) -> None:
+    """Update once, then wait for the gate."""
+    await ctx.update("started")
+    await _gate["open"].wait()
+
+
+@function_tool
+async def pinned(ctx: RunContext[None], x: int) -> None:
+    """Update once, then wait for the gate (not cancellable)."""
+    await ctx.update("started")
+    await _gate["open"].wait()
+
+
+@function_tool
+async def chatty(ctx: RunContext[None], n: int) -> None:
+    """Make n + 1 updates in a burst."""
+    for _i in range(n + 1):
+        await ctx.update("progress", template="{message}")
+
+
+_ids = iter(range(10**12))
+
+
+def ctx_for(name: str, arguments: str = '{"x": 1}') -> RunContext[None]:
+    call = FunctionCall(call_id=f"c{next(_ids)}", name=name, arguments=arguments)
+    return RunContext(function_call=call)
+
+
+# -- measurements (each returns one figure per round) --------------------------------------
+
+
+async def _timed(fn: Callable[[], Awaitable[None]]) -> float:
+    start = time.perf_counter()
+    await fn()
+    return time.perf_counter() - start
+
+
+async def baseline_spawn(n: int) -> float:
+    """µs per spawn-a-task-that-sets-an-event-and-await-it."""
+
+    async def setter(event: anyio.Event) -> None:
+        event.set()
+
+    async with anyio.create_task_group() as tg:
+
+        async def loop() -> None:
+            for _ in range(n):
+                event = anyio.Event()
+                tg.start_soon(setter, event)
+                await event.wait()
+
+        return await _timed(loop) / n * 1e6
+
+
+async def baseline_waiters(n: int) -> tuple[float, float, float, float]:
+    """(bytes per waiting task, µs to start n, µs per wake-up, µs to cancel n)."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    event = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(event.wait)
+        await anyio.wait_all_tasks_blocked()
+        per_task = (tracemalloc.get_traced_memory()[0] - before) / n
+        tracemalloc.stop()
+        event.set()
+    event = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        start = time.perf_counter()
+        for _ in range(n):
+            tg.start_soon(event.wait)
+        await anyio.wait_all_tasks_blocked()
+        started = time.perf_counter() - start
+        start = time.perf_counter()
+        event.set()
+    woke = time.perf_counter() - start
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(anyio.sleep_forever)
+        await anyio.wait_all_tasks_blocked()
+        start = time.perf_counter()
+        tg.cancel_scope.cancel()
+    cancelled = time.perf_counter() - start
+    return per_task, started / n * 1e6, woke / n * 1e6, cancelled * 1e6
+
+
+async def dispatch_immediate(n: int) -> float:
+    """µs per execute() of a one-argument tool that returns at once."""
+    async with ToolExecutor(NullHost()) as executor:
+        contexts = [ctx_for("echo") for _ in range(n)]
+
+        async def loop() -> None:
+            for ctx in contexts:
+                await executor.execute(echo, ctx)
+
+        return await _timed(loop) / n * 1e6
+
+
+async def dispatch_first_update(n: int) -> float:
+    """µs until execute() returns for a tool that updates once and keeps running."""
+    _gate["open"] = anyio.Event()
+    async with ToolExecutor(NullHost()) as executor:
+        contexts = [ctx_for("parked") for _ in range(n)]
+
+        async def loop() -> None:
+            for ctx in contexts:
+                await executor.execute(parked, ctx)
+
+        elapsed = await _timed(loop)
+        _gate["open"].set()
+    return elapsed / n * 1e6
+
+
+async def update_cost(history: int, n: int) -> float:
+    """µs per later update in a burst, with ``history`` items already in the chat."""
+    host = NullHost()
+    host.set_busy(True)
+    host.chat.insert([ChatMessage(role="user", content=str(i)) for i in range(history)])
+    host.history.insert([ChatMessage(role="user", content=str(i)) for i in range(history)])
+    async with ToolExecutor(host) as executor:
+        start = time.perf_counter()
+        await executor.execute(chatty, ctx_for("chatty", f'{{"n": {n}}}'))
+        while executor.running():
+            await anyio.lowlevel.checkpoint()
+        elapsed = time.perf_counter() - start
+        await executor.aclose()
+    return elapsed / n * 1e6
+
+
+async def _start_parked(n: int, *, measure_memory: bool) -> tuple[float, float, float]:
+    _gate["open"] = anyio.Event()
+    contexts = [ctx_for("parked") for _ in range(n)]
+    released = anyio.Event()
+    count = 0
+
+    async def dispatch(executor: ToolExecutor, ctx: RunContext[None]) -> None:
+        nonlocal count
+        await executor.execute(parked, ctx)
+        count += 1
+        if count == n:
+            released.set()
+
+    gc.collect()
+    if measure_memory:
+        tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    async with ToolExecutor(NullHost()) as executor:
+        async with anyio.create_task_group() as tg:
+            start = time.perf_counter()
+            for ctx in contexts:
+                tg.start_soon(dispatch, executor, ctx)
+            await released.wait()
+            started = time.perf_counter() - start
+        await anyio.wait_all_tasks_blocked()
+        per_call = (tracemalloc.get_traced_memory()[0] - before) / n
+        if measure_memory:
+            tracemalloc.stop()
+        start = time.perf_counter()
+        await executor.drain()
+        drained = time.perf_counter() - start
+    return started * 1e6, per_call, drained * 1e6
+
+
+async def in_flight(n: int) -> tuple[float, float, float]:
+    """(µs to start n concurrent first-update calls, bytes per in-flight call, µs to drain)."""
+    started, _, drained = await _start_parked(n, measure_memory=False)
+    _, per_call, _ = await _start_parked(n, measure_memory=True)
+    return started, per_call, drained
+
+
+async def coalescing(calls: int, updates: int) -> tuple[float, int]:
+    """(updates per second in one busy period, replies generated once idle)."""
+    host = NullHost()
+    host.set_busy(True)
+    async with ToolExecutor(host) as executor:
+        start = time.perf_counter()
+        for _ in range(calls):
+            await executor.execute(chatty, ctx_for("chatty", f'{{"n": {updates}}}'))
+        while executor.running():
+            await anyio.lowlevel.checkpoint()
+        elapsed = time.perf_counter() - start
+        host.set_busy(False)
+        while executor.pending_updates:
+            await anyio.lowlevel.checkpoint()
+        await anyio.wait_all_tasks_blocked()
+        replies = host.replies
+    return calls * updates / elapsed, replies
+
+
+async def handoff(per_scope: int) -> tuple[float, float]:
+    """(µs from update_agent to the new on_enter, µs to cancel as many bare tasks)."""
+    from anyio_tools.runtime import Agent, AgentSession, AsyncToolset, ScriptedLLM
+
+    _gate["open"] = anyio.Event()
+    entered = anyio.Event()
+
+    class Next(Agent):
+        async def on_enter(self) -> None:
+            entered.set()
+
+    @function_tool
+    async def session_parked(ctx: RunContext[None], x: int) -> None:
+        """Session-scoped call that waits."""
+        await ctx.update("started")
+        await _gate["session"].wait()
+
+    _gate["session"] = anyio.Event()
+    session: AgentSession[None] = AgentSession(
+        llm=ScriptedLLM({}), tools=[AsyncToolset(id="s", tools=[session_parked])]
+    )
+    first = Agent(instructions="a", tools=[parked, pinned])
+    async with session:
+        await session.start(first)
+        activity = session._activity
+        assert activity is not None
+        default = activity.executors[0]
+        session_executor = session._session_executors[0]
+        for i in range(per_scope):
+            tool = parked if i % 2 else pinned
+            ctx = RunContext(
+                function_call=FunctionCall(
+                    call_id=f"a{next(_ids)}", name=tool.name, arguments='{"x": 1}'
+                ),
+                session=session,  # type: ignore[arg-type]
+            )
+            await default.execute(tool, ctx)
+            await session_executor.execute(session_parked, ctx_for("session_parked"))
+        start = time.perf_counter()
+        session.update_agent(Next(instructions="b"))
+        _gate["open"].set()  # the non-cancellable half finishes as soon as it may
+        await entered.wait()
+        elapsed = time.perf_counter() - start
+        _gate["session"].set()
+    _, _, _, cancel_bare = await baseline_waiters(2 * per_scope)
+    return elapsed * 1e6, cancel_bare
+
+
+async def many_sessions(n: int) -> tuple[float, float]:
+    """(turns per second for n concurrent sessions with one tool turn each, bytes per session)."""
+    from anyio_tools.runtime import (
+        Agent,
+        AgentSession,
+        LLMRequest,
+        ScriptedCall,
+        ScriptedLLM,
+        ScriptedResponse,
+    )
+
+    def script(request: LLMRequest) -> ScriptedResponse | str:
+        if request.tool_outputs:
+            return "done"
+        return ScriptedResponse("", calls=[ScriptedCall("echo", {"x": 1})])
+
+    ready = anyio.Event()
+    opened = 0
+    done = anyio.Event()
+    finished = 0
+    peak = [0.0]
+
+    async def one() -> None:
+        nonlocal opened, finished
+        session: AgentSession[None] = AgentSession(llm=ScriptedLLM(script))
+        async with session:
+            await session.start(Agent(instructions="x", tools=[echo]))
+            opened += 1
+            if opened == n:
+                peak[0] = tracemalloc.get_traced_memory()[0]
+                ready.set()
+            await ready.wait()
+            await session.run(user_input="go")
+            finished += 1
+            if finished == n:
+                done.set()
+            await done.wait()
+
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(one)
+    elapsed = time.perf_counter() - start
+    tracemalloc.stop()
+    return n / elapsed, (peak[0] - before) / n
+
+
+# -- the worker (one backend) --------------------------------------------------------------
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+    return {"median": statistics.median(ordered), "p90": p90}
+
+
+async def _worker(rounds: int, quick: bool) -> dict[str, Any]:
+    n = 500 if quick else 2000
+    big = 2000 if quick else 10000
+    rows: dict[str, list[float]] = {}
+
+    def add(key: str, value: float) -> None:
+        rows.setdefault(key, []).append(value)
+
+    for _ in range(rounds):
+        add("baseline.spawn_await_us", await baseline_spawn(n))
+        per_task, _start_us, wake_us, _ = await baseline_waiters(n)
+        add("baseline.bytes_per_task", per_task)
+        add("baseline.wake_us", wake_us)
+        add("dispatch.immediate_us", await dispatch_immediate(n))
+        add("dispatch.first_update_us", await dispatch_first_update(n))
+        for size in (10, 1000, 10000):
+            add(f"update.history_{size}_us", await update_cost(size, n))
+        for count in (1000, big):
+            started, per_call, drained = await in_flight(count)
+            add(f"inflight.{count}.start_us", started)
+            add(f"inflight.{count}.bytes_per_call", per_call)
+            add(f"inflight.{count}.drain_us", drained)
+            _, start_bare, _, cancel_bare = await baseline_waiters(count)
+            add(f"baseline.{count}.start_us", start_bare * count)
+            add(f"baseline.{count}.cancel_us", cancel_bare)
+        per_second, replies = await coalescing(100, big // 100)
+        add("coalescing.updates_per_s", per_second)
+        add("coalescing.replies", replies)
+        handoff_us, cancel_bare = await handoff(500 if quick else 1000)
+        add("handoff.us", handoff_us)
+        add("baseline.handoff_cancel_us", cancel_bare)
+        turns, per_session = await many_sessions(200 if quick else 1000)
+        add("sessions.turns_per_s", turns)
+        add("sessions.bytes_per_session", per_session)
+    return {key: _stats(values) for key, values in rows.items()}
+
+
+def _run_worker(backend: str, rounds: int, quick: bool) -> dict[str, Any]:
+    if backend == "uvloop":
+        import uvloop
+
+        options: dict[str, Any] = {"loop_factory": uvloop.new_event_loop}
+        name = "asyncio"
+    else:
+        options, name = {}, backend
+    return anyio.run(_worker, rounds, quick, backend=name, backend_options=options)
+
+
+# -- the report -------------------------------------------------------------------------
+
+# (label, metric key, baseline key or None, target text, check(ratio or value) -> bool)
+_ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | None]] = [
+    ("1 spawn+await (baseline)", "baseline.spawn_await_us", None, "", None),
+    ("1 bytes per waiting task", "baseline.bytes_per_task", None, "", None),
+    ("1 wake-up per task (µs)", "baseline.wake_us", None, "", None),
+    (
+        "2 immediate dispatch (µs)",
+        "dispatch.immediate_us",
+        "baseline.spawn_await_us",
+        "<= 2.0x",
+        lambda r: r <= 2.0,
+    ),
+    (
+        "3 first-update dispatch (µs)",
+        "dispatch.first_update_us",
+        "baseline.spawn_await_us",
+        "<= 2.5x",
+        lambda r: r <= 2.5,
+    ),
+    ("3 update, 10 items (µs)", "update.history_10_us", None, "", None),
+    ("3 update, 1,000 items (µs)", "update.history_1000_us", "update.history_10_us", "", None),
+    (
+        "3 update, 10,000 items (µs)",
+        "update.history_10000_us",
+        "update.history_10_us",
+        "<= 1.2x",
+        lambda r: r <= 1.2,
+    ),
+    ("4 start 1,000 in flight (µs)", "inflight.1000.start_us", "baseline.1000.start_us", "", None),
+    (
+        "4 bytes per in-flight call",
+        "inflight.1000.bytes_per_call",
+        "baseline.bytes_per_task",
+        "<= +2 KiB",
+        None,
+    ),
+    ("4 drain 1,000 (µs)", "inflight.1000.drain_us", "baseline.1000.cancel_us", "", None),
+    (
+        "4 start 10,000 in flight (µs)",
+        "inflight.{big}.start_us",
+        "baseline.{big}.start_us",
+        "<= 2.0x",
+        lambda r: r <= 2.0,
+    ),
+    (
+        "4 drain 10,000 (µs)",
+        "inflight.{big}.drain_us",
+        "baseline.{big}.cancel_us",
+        "<= 2.0x",
+        lambda r: r <= 2.0,
+    ),
+    (
+        "5 handoff, 2,000 in flight (µs)",
+        "handoff.us",
+        "baseline.handoff_cancel_us",
+        "<= 2.0x + work",
+        lambda r: r <= 2.0,
+    ),
+    ("6 updates per second", "coalescing.updates_per_s", None, "", None),
+    ("6 replies for one busy period", "coalescing.replies", None, "== 1", None),
+    ("7 turns per second, many sessions", "sessions.turns_per_s", None, "", None),
+    ("7 bytes per session", "sessions.bytes_per_session", None, "", None),
+]
+
+
+def _table(backend: str, figures: dict[str, Any], quick: bool) -> str:
+    big = "2000" if quick else "10000"
+    lines = [
+        f"\n{backend}",
+        f"{'row':<36} {'median':>12} {'p90':>12} {'baseline':>12} {'ratio':>7}  target      verdict",
+    ]
+    for label, key, base_key, target, check in _ROWS:
+        key = key.format(big=big)
+        base_key = base_key.format(big=big) if base_key else None
+        if key not in figures:
+            continue
+        median, p90 = figures[key]["median"], figures[key]["p90"]
+        base = figures[base_key]["median"] if base_key else None
+        ratio = median / base if base else None
+        verdict = ""
+        if key == "inflight.1000.bytes_per_call" and base is not None:
+            verdict = "meets" if median <= base + 2048 else "MISSES"
+        elif key == "coalescing.replies":
+            verdict = "meets" if median == 1 else "MISSES"
+        elif key == "update.history_10_us" and backend != "trio":
+            verdict = "meets" if median <= 5 else "MISSES (<= 5 µs)"
+        elif check is not None and ratio is not None:
+            verdict = "meets" if check(ratio) else "MISSES"
+        lines.append(
+            f"{label:<36} {median:>12.1f} {p90:>12.1f} "
+            f"{'' if base is None else f'{base:.1f}':>12} "
+            f"{'' if ratio is None else f'{ratio:.2f}':>7}  {target:<11} {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks and print tables (or JSON)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print machine-readable figures")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 5)
+    if args.worker:
+        print(json.dumps(_run_worker(args.worker, rounds, args.quick)))
+        return 0
+    results: dict[str, Any] = {
+        "python": platform.python_version(),
+        "nproc": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d"),
+        "rounds": rounds,
+        "quick": args.quick,
+        "backends": {},
+    }
+    for backend in args.backends.split(","):
+        command = [sys.executable, __file__, "--worker", backend, "--rounds", str(rounds)]
+        if args.quick:
+            command.append("--quick")
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        results["backends"][backend] = json.loads(output)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(
+        f"anyio_tools benchmarks: Python {results['python']}, {results['nproc']} cores, "
+        f"{results['date']}, {rounds} rounds{' (quick)' if args.quick else ''}"
+    )
+    for backend, figures in results["backends"].items():
+        print(_table(backend, figures, args.quick))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
