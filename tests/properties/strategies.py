@@ -1,0 +1,44 @@
+"""Hypothesis strategies for scenario commands."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from .scenario import (
+    ACTIONS,
+    MODES,
+    SCOPES,
+    Act,
+    Busy,
+    Cancel,
+    Command,
+    Drain,
+    EndReply,
+    Handoff,
+    Sleep,
+    Start,
+)
+
+
+def commands() -> st.SearchStrategy[Command]:
+    """Any command, weighted towards starting calls and making them act."""
+    start = st.builds(
+        Start,
+        mode=st.sampled_from(MODES),
+        scope=st.sampled_from(SCOPES),
+        cancellable=st.booleans(),
+        key=st.integers(0, 2),
+        confirm=st.booleans(),
+    )
+    act = st.builds(Act, pick=st.integers(0, 20), action=st.sampled_from(ACTIONS))
+    return st.one_of(
+        start,
+        act,
+        act,
+        st.builds(Busy, busy=st.booleans()),
+        st.builds(EndReply, interrupt=st.booleans(), text=st.booleans()),
+        st.builds(Cancel, pick=st.integers(0, 20), via_tool=st.booleans()),
+        st.builds(Sleep, seconds=st.sampled_from([0.0, 1.0, 60.0])),
+        st.just(Handoff()),
+        st.just(Drain()),
+    )

@@ -1,0 +1,181 @@
+"""No invariant check is vacuous: each one fails on a deliberately broken trace (issue #5)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from anyio_tools import (
+    CallEnded,
+    CallStarted,
+    CallStatus,
+    CallUpdated,
+    ChatContext,
+    DispatchResult,
+    DropReason,
+    FunctionCall,
+    FunctionCallOutput,
+    ReplyDropped,
+    ReplyStatus,
+    ReplyUpdated,
+)
+
+from .invariants import (
+    Trace,
+    check_all,
+    check_call_events,
+    check_cancel_returns,
+    check_chat_order,
+    check_dispatch,
+    check_duplicates,
+    check_registry,
+    check_replies,
+)
+
+CALL = FunctionCall(call_id="c", name="t")
+DONE = CallStatus.DONE
+
+
+def _answer(call_id: str = "c", *, non_blocking: bool = False) -> DispatchResult:
+    output = FunctionCallOutput(call_id=call_id, name="t", output="x")
+    return DispatchResult(
+        FunctionCall(call_id=call_id, name="t"), output, non_blocking=non_blocking
+    )
+
+
+def _good() -> Trace:
+    """A healthy trace: one call, updated twice, ended, its entries voiced once."""
+    pair = [
+        FunctionCall(call_id="c_update_1", name="t"),
+        FunctionCallOutput(call_id="c_update_1", name="t", output="u"),
+        FunctionCall(call_id="c_final", name="t"),
+        FunctionCallOutput(call_id="c_final", name="t", output="f"),
+    ]
+    chat = ChatContext()
+    chat.insert(pair)
+    return Trace(
+        events=[
+            CallStarted(CALL),
+            CallUpdated("c", "c", "a"),
+            CallUpdated("c_update_1", "c", "b"),
+            CallEnded("c_final", "c", DONE, "r"),
+            ReplyUpdated(("c_update_1", "c_final"), ReplyStatus.SCHEDULED, "s1"),
+            ReplyUpdated(("c_update_1", "c_final"), ReplyStatus.COMPLETED, "s1"),
+        ],
+        results={"c": [_answer(non_blocking=True)]},
+        chats=[chat],
+        registry=set(),
+        modes={"c": ("allow", ("t", None), False)},
+    )
+
+
+def test_the_healthy_trace_passes() -> None:
+    """The baseline for the broken variants below."""
+    check_all(_good(), final=True)
+
+
+def _breakers() -> dict[str, Callable[[Trace], None]]:
+    def ended_twice(t: Trace) -> None:
+        t.events.insert(4, CallEnded("c_final", "c", DONE, None))
+
+    def never_ended(t: Trace) -> None:
+        t.events = [e for e in t.events if not isinstance(e, CallEnded)]
+        t.registry = {"c"}
+
+    def update_after_end(t: Trace) -> None:
+        t.events.insert(4, CallUpdated("c_update_2", "c", "late"))
+
+    def gap_in_updates(t: Trace) -> None:
+        t.events[2] = CallUpdated("c_update_2", "c", "b")
+
+    def wrong_end_id(t: Trace) -> None:
+        t.events[3] = CallEnded("c", "c", DONE, "r")
+
+    def double_dispatch(t: Trace) -> None:
+        t.results["c"].append(_answer())
+
+    def non_blocking_without_update(t: Trace) -> None:
+        t.events = [CallStarted(CALL), CallEnded("c", "c", DONE, "r")]
+
+    def events_for_undispatched(t: Trace) -> None:
+        t.results.clear()
+
+    def registry_stale(t: Trace) -> None:
+        t.registry = {"c"}
+
+    def output_before_call(t: Trace) -> None:
+        chat = ChatContext()
+        chat.insert(FunctionCallOutput(call_id="c_update_1", name="t", output="u"))
+        chat.insert(FunctionCall(call_id="c_update_1", name="t"))
+        t.chats = [chat]
+
+    def final_before_update(t: Trace) -> None:
+        chat = ChatContext()
+        chat.insert(
+            [
+                FunctionCall(call_id="c_final", name="t"),
+                FunctionCall(call_id="c_update_1", name="t"),
+            ]
+        )
+        t.chats = [chat]
+
+    def voiced_twice(t: Trace) -> None:
+        t.events.append(ReplyDropped(("c_final",), DropReason.ACTIVITY_CLOSED))
+
+    def lost_entry(t: Trace) -> None:
+        t.events = t.events[:4]
+
+    def outcome_twice(t: Trace) -> None:
+        t.events.append(ReplyUpdated(("c_update_1", "c_final"), ReplyStatus.COMPLETED, "s1"))
+
+    def voiced_out_of_order(t: Trace) -> None:
+        t.events[4] = ReplyUpdated(("c_final", "c_update_1"), ReplyStatus.SCHEDULED, "s1")
+        t.events[5] = ReplyUpdated(("c_final", "c_update_1"), ReplyStatus.COMPLETED, "s1")
+
+    def reject_twice(t: Trace) -> None:
+        other = FunctionCall(call_id="d", name="t")
+        t.events.insert(1, CallStarted(other))
+        t.results["d"] = []
+        t.registry = {"d"}
+        t.modes = {"c": ("reject", ("t", None), False), "d": ("reject", ("t", None), False)}
+
+    def cancel_too_early(t: Trace) -> None:
+        t.cancel_returns.append(("c", True, 2))
+
+    def host_violation(t: Trace) -> None:
+        t.violations.append("INV-14: reply scheduled while busy")
+
+    return {name: fn for name, fn in locals().items() if callable(fn)}
+
+
+@pytest.mark.parametrize("breaker", sorted(_breakers()))
+def test_each_broken_variant_is_caught(breaker: str) -> None:
+    """Every check is live: a trace broken in one way fails `check_all`."""
+    trace = _good()
+    _breakers()[breaker](trace)
+    with pytest.raises(AssertionError):
+        check_all(trace, final=True)
+
+
+def test_every_check_is_exercised_by_some_breaker() -> None:
+    """Each individual check function fails for at least one broken variant."""
+    checks = {
+        "call_events": lambda t: check_call_events(t, final=True),
+        "dispatch": check_dispatch,
+        "registry": check_registry,
+        "chat_order": check_chat_order,
+        "replies": lambda t: check_replies(t, final=True),
+        "duplicates": check_duplicates,
+        "cancel_returns": check_cancel_returns,
+    }
+    caught = set()
+    for breaker in _breakers().values():
+        trace = _good()
+        breaker(trace)
+        for name, check in checks.items():
+            try:
+                check(trace)
+            except AssertionError:
+                caught.add(name)
+    assert caught == set(checks)
