@@ -32,7 +32,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
 soak: $(STAMP)
-	HYPOTHESIS_PROFILE=soak $(PY) -m pytest tests/properties -p no:timeout $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=soak $(PY) -m pytest tests/properties --timeout 0 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
