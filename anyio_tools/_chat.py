@@ -207,6 +207,8 @@ class AgentHandoff:
 ChatItem: TypeAlias = ChatMessage | FunctionCall | FunctionCallOutput | AgentHandoff
 """Any item of a chat context."""
 
+_ITEM_TYPES: Final = (ChatMessage, FunctionCall, FunctionCallOutput, AgentHandoff)
+
 
 @final
 class ChatContext:
@@ -273,20 +275,23 @@ class ChatContext:
 
         Items already present (by id) are skipped, so inserting twice is harmless.
         """
-        if isinstance(items, ChatMessage | FunctionCall | FunctionCallOutput | AgentHandoff):
-            items = (items,)
+        if not isinstance(items, list | tuple):
+            items = (items,) if isinstance(items, _ITEM_TYPES) else list(items)
+        by_id = self._by_id
+        keys = self._keys
         for item in items:
-            if item.id in self._by_id:
+            item_id = item.id
+            if item_id in by_id:
                 continue
-            key = item.sort_key
-            self._by_id[item.id] = item
-            if not self._keys or key >= self._keys[-1]:
+            key = (item.created_at, item.seq)
+            by_id[item_id] = item
+            if not keys or key >= keys[-1]:  # the common case: at the end, O(1)
                 self._items.append(item)
-                self._keys.append(key)
+                keys.append(key)
             else:
-                position = bisect.bisect_right(self._keys, key)
+                position = bisect.bisect_right(keys, key)
                 self._items.insert(position, item)
-                self._keys.insert(position, key)
+                keys.insert(position, key)
 
     def add_message(
         self, role: ChatRole, content: str, *, interrupted: bool = False
