@@ -60,7 +60,7 @@ class ExecutorState(enum.Enum):
     DRAINING = "draining"
     """Draining or closing: new calls are answered "closing"; running ones finish."""
     CLOSED = "closed"
-    """Closed: nothing runs any more."""
+    """Closed: nothing runs any more, and `ToolExecutor.execute` raises."""
 
 
 class ExecutorScope(enum.StrEnum):
@@ -293,11 +293,16 @@ class ToolExecutor(AsyncContextManagerMixin):
             The answer and the call item to record.
 
         Raises:
-            ExecutorClosedError: The executor was never entered.
+            ExecutorClosedError: The executor was never entered, or is closed.
         """
         if self._state is ExecutorState.NEW:
             raise ExecutorClosedError(
                 "cannot execute on a ToolExecutor that was not entered; use it inside 'async with'"
+            )
+        if self._state is ExecutorState.CLOSED:
+            raise ExecutorClosedError(
+                f"cannot execute on ToolExecutor {self._name!r}: it is closed (its 'async with' "
+                "block has exited); calls arriving while it drains are answered instead"
             )
         item = ctx.function_call
         text = item.arguments if raw_arguments is None else raw_arguments

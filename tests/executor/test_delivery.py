@@ -263,3 +263,19 @@ async def test_update_after_the_end_is_recorded_only() -> None:
     assert host.events == before
     assert [pair[1].call_id for pair in ctx.updates] == ["a"]
     assert host.history.items == []
+
+
+async def test_twenty_updates_from_five_calls_give_one_reply() -> None:
+    """Issue #3 acceptance, DEL-1: 20 later updates from 5 calls in one busy period."""
+    host = FakeHost()
+    host.set_busy(True)
+    async with ToolExecutor(host) as executor:
+        for i in range(5):
+            await executor.execute(stepper, make_ctx(f"c{i}", "stepper", '{"n": 5}'))
+        await host.wait_until(lambda: sum(isinstance(e, CallEnded) for e in host.events) == 5)
+        host.set_busy(False)
+        await host.wait_until(lambda: bool(replies(host, "completed")))
+    (batch,) = replies(host)
+    assert len(batch) == 25  # 4 later updates and one final result per call
+    assert len([i for i in batch if "_update_" in i]) == 20
+    assert all(f"c{i}_update_4" in host.replies[0].instructions for i in range(5))

@@ -317,3 +317,24 @@ async def test_duplicate_call_id_is_refused_and_first_call_untouched() -> None:
         go.set()
         await host.wait_until(lambda: not executor.running())
     assert [e.status for e in host.events if isinstance(e, CallEnded)] == ["done"]
+
+
+async def test_execute_on_a_closed_executor_raises() -> None:
+    """Issue #3 misuse: after the block exited, execute() raises a clear error."""
+    host = FakeHost()
+    async with ToolExecutor(host) as executor:
+        pass
+    with pytest.raises(ExecutorClosedError, match="it is closed"):
+        await executor.execute(returns, make_ctx("c1", "returns", '{"kind": "text"}'))
+    assert host.events == []
+
+
+async def test_update_after_the_end_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """UPD-5: a detached context records the update and says so in the log."""
+    host = FakeHost()
+    async with ToolExecutor(host) as executor:
+        ctx = make_ctx("c1", "returns", '{"kind": "text"}')
+        await executor.execute(returns, ctx)
+    await ctx.update("too late")
+    assert "arrived after the call ended" in caplog.text
+    assert len(ctx.updates) == 1

@@ -184,3 +184,31 @@ async def test_concurrent_identical_rejects_admit_exactly_one() -> None:
         await anyio.wait_all_tasks_blocked()
         assert len(started(host)) == 1
         release["gate"].set()
+
+
+@pytest.mark.parametrize("mode", ["allow", "reject", "confirm", "replace"])
+@pytest.mark.parametrize("scope", ["name", "name_and_args"])
+@pytest.mark.parametrize("same_args", [True, False])
+async def test_duplicate_matrix(mode: str, scope: str, same_args: bool) -> None:
+    """DUP-1..6: which of two calls run, for every mode, scope and argument relation."""
+    tool = function_tool(
+        name="matrix", flags=ToolFlag.CANCELLABLE, on_duplicate=mode, duplicate_scope=scope
+    )(_hold_order)
+    host = FakeHost()
+    async with ToolExecutor(host) as executor, anyio.create_task_group() as tg:
+        await start(tg, executor, tool, "c1", '{"order_id": "5"}')
+        await start(tg, executor, tool, "c2", f'{{"order_id": "{5 if same_args else 7}"}}')
+        collide = mode != "allow" and (scope == "name" or same_args)
+        running = [c.call_id for c in executor.running()]
+        if not collide:
+            assert running == ["c1", "c2"]
+        elif mode == "replace":
+            assert running == ["c2"]
+        else:
+            assert running == ["c1"]
+        release["gate"].set()
+
+
+async def _hold_order(ctx: RunContext[None], order_id: str) -> str:
+    await release["gate"].wait()
+    return order_id
