@@ -46,3 +46,23 @@ def test_async_run_context_alias_warns() -> None:
     with pytest.warns(DeprecationWarning, match="use anyio_tools.RunContext"):
         alias = anyio_tools.runtime.AsyncRunContext
     assert alias is anyio_tools.RunContext
+
+
+async def test_no_task_leaks_reports_a_leaked_task() -> None:
+    """The leak-check helper fails when a task started in its block still runs."""
+    import anyio
+
+    from anyio_tools.testing import TaskLeakError, no_task_leaks
+
+    async def leak(tg: anyio.abc.TaskGroup) -> None:
+        with no_task_leaks():
+            tg.start_soon(anyio.sleep_forever, name="sleeper")
+            await anyio.wait_all_tasks_blocked()
+
+    async with anyio.create_task_group() as tg:
+        with pytest.raises(TaskLeakError, match="sleeper"):
+            await leak(tg)
+        tg.cancel_scope.cancel()
+    with no_task_leaks():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.sleep, 1)

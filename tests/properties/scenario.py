@@ -28,7 +28,7 @@ from anyio_tools import (
     ToolFlag,
     function_tool,
 )
-from anyio_tools.testing import FakeAgent, FakeHost, FakeReply, tool_task_names
+from anyio_tools.testing import FakeAgent, FakeHost, FakeReply, no_task_leaks, tool_task_names
 
 from .invariants import Trace, check_all
 
@@ -250,24 +250,23 @@ async def scenario(*, session_scope: bool) -> AsyncIterator[Scenario]:
     host = _CheckedHost(
         trace, agent=first, auto_finish=False, owner=None if session_scope else first
     )
-    before = {task.id for task in anyio.get_running_tasks()}
     registry = CallRegistry()
-    async with anyio.create_task_group() as tg:
-        executor = ToolExecutor(
-            host, registry=registry, scope="session" if session_scope else "activity"
-        )
-        async with executor:
-            sc = Scenario(executor, host, tg, trace)
-            yield sc
-            # Teardown: let pending replies end so that closing does not wait for them.
-            for reply in host.replies:
-                reply.finish()
-        for send in sc.senders.values():
-            send.close()
-        tg.cancel_scope.cancel()
-    for receive in _channels.values():
-        receive.close()
+    with no_task_leaks():
+        async with anyio.create_task_group() as tg:
+            executor = ToolExecutor(
+                host, registry=registry, scope="session" if session_scope else "activity"
+            )
+            async with executor:
+                sc = Scenario(executor, host, tg, trace)
+                yield sc
+                # Teardown: let pending replies end so that closing does not wait for them.
+                for reply in host.replies:
+                    reply.finish()
+            for send in sc.senders.values():
+                send.close()
+            tg.cancel_scope.cancel()
+        for receive in _channels.values():
+            receive.close()
     sc.snapshot()
     check_all(trace, final=True)
     assert tool_task_names() == [], "INV-22: a tool task outlived its executor"
-    assert {task.id for task in anyio.get_running_tasks()} == before, "INV-22: leaked tasks"

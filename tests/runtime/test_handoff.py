@@ -14,7 +14,7 @@ from anyio_tools import (
     function_tool,
 )
 from anyio_tools.runtime import Agent, AgentSession, AsyncToolset, SessionError
-from anyio_tools.testing import tool_task_names
+from anyio_tools.testing import no_task_leaks, tool_task_names
 
 from .helpers import Recorder, call, llm, said
 
@@ -137,18 +137,17 @@ async def test_session_close_with_calls_in_flight_leaves_nothing() -> None:
         tools=[AsyncToolset(id="s", tools=[booking, pinned])],  # type: ignore[list-item]
     )
     events = Recorder(session)
-    before = {t.id for t in anyio.get_running_tasks()}
-    async with anyio.create_task_group() as tg, session:
-        await session.start(Agent(instructions="x"))
-        await session.run(user_input="book")
-        await session.run(user_input="pin")
+    with no_task_leaks():  # INV-22: nothing started in the block outlives it
+        async with anyio.create_task_group() as tg, session:
+            await session.start(Agent(instructions="x"))
+            await session.run(user_input="book")
+            await session.run(user_input="pin")
 
-        async def release() -> None:
-            gates["pin"].set()  # released while the session drains
+            async def release() -> None:
+                gates["pin"].set()  # released while the session drains
 
-        tg.start_soon(release)
+            tg.start_soon(release)
     assert events.ended() == {"call_1": ["cancelled"], "call_2": ["done"]}
-    assert {t.id for t in anyio.get_running_tasks()} == before
     assert tool_task_names() == []
 
 
