@@ -26,3 +26,20 @@ async def test_demo_story_runs_to_the_end() -> None:
     # The booking's result reaches the new agent after the handoff (SCO-3).
     assert text.index("=> handoff booker -> support") < text.index("one reply for call_1_final")
     assert tool_task_names() == []
+
+
+def test_demo_transcript_is_identical_on_both_backends() -> None:
+    """INV-26: with virtual clocks, asyncio and trio tell the same story, line for line."""
+    import looptime
+    from trio.testing import MockClock
+
+    transcripts = []
+    for backend, options in (
+        ("asyncio", {"loop_factory": looptime.new_event_loop}),
+        ("trio", {"clock": MockClock(autojump_threshold=0)}),
+    ):
+        out = io.StringIO()
+        anyio.run(_story, out, 1.0, backend=backend, backend_options=options)
+        transcripts.append(out.getvalue())
+    assert transcripts[0] == transcripts[1]
+    assert "summary:" in transcripts[0]
