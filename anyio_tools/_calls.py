@@ -159,8 +159,9 @@ class Call:
             self.handle.cancel()
 
     def invoke(self) -> Awaitable[Any]:
-        """Start the tool's function on the validated arguments."""
-        return self.tool.invoke(self.ctx, self.arguments_value or {})
+        """Start the tool's function on the validated arguments (the call forgets them)."""
+        arguments, self.arguments_value = self.arguments_value, None
+        return self.tool.invoke(self.ctx, arguments or {})
 
     async def wait_ended(self) -> None:
         """Wait until the call's task finished (its end event was emitted)."""

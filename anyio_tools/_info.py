@@ -126,3 +126,10 @@ class ToolInfo:
     @cancellable.default
     def _cancellable(self) -> bool:
         return bool(self.flags & ToolFlag.CANCELLABLE)
+
+    unkeyed: tuple[str, None] = attrs.field(init=False, eq=False, repr=False)
+    """The duplicate key of every call when arguments do not matter (built once)."""
+
+    @unkeyed.default
+    def _unkeyed(self) -> tuple[str, None]:
+        return (self.name, None)

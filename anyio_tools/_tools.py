@@ -305,12 +305,12 @@ class FunctionTool(_BoundTool, Generic[P, R]):
             error = InvalidArgumentsError(
                 info.name, describe_validation_error(exc, self._model.summary)
             )
-            key = (info.name, canonical_json(arguments)) if _keyed(info) else (info.name, None)
+            key = (info.name, canonical_json(arguments)) if _keyed(info) else info.unkeyed
             return PreparedArguments(None, error, confirm, key)
         kwargs: dict[str, Any] = validated.__dict__
         if self._renames:
             kwargs = {self._renames.get(k, k): v for k, v in kwargs.items()}
-        key = (info.name, None)
+        key = info.unkeyed
         if _keyed(info):
             try:
                 dumped = validated.model_dump(mode="json")
@@ -409,7 +409,7 @@ class RawFunctionTool(_BoundTool):
         """Take the confirm parameter out and key the arguments as sent (DUP-2)."""
         confirm = bool(arguments.pop(CONFIRM_PARAM, False))
         info = self._info
-        key = (info.name, canonical_json(arguments)) if _keyed(info) else (info.name, None)
+        key = (info.name, canonical_json(arguments)) if _keyed(info) else info.unkeyed
         return PreparedArguments(arguments, None, confirm, key)
 
     def invoke(self, ctx: RunContext[Any], arguments: Mapping[str, Any]) -> Awaitable[Any]:
