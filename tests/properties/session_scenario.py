@@ -1,0 +1,214 @@
+"""A scenario drives a whole `AgentSession` with commands drawn by hypothesis: user turns that
+call tools, tools that update, return, fail or take the floor, the user speaking, interruptions,
+handoffs between two agents, and time passing (SPEC section 12 at the runtime level)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from anyio_tools import ReplyUpdated, RunContext, ToolError, ToolFlag, function_tool
+from anyio_tools.runtime import (
+    Agent,
+    AgentSession,
+    AsyncToolset,
+    LLMRequest,
+    ScriptedCall,
+    ScriptedLLM,
+    ScriptedResponse,
+    TextOutput,
+)
+from anyio_tools.testing import no_task_leaks
+
+from .invariants import Trace, check_call_events, check_chat_order, check_replies
+
+ACTIONS = ("update", "return", "error", "tool_error", "foreground")
+TOOL_NAMES = ("act_allow_c", "act_reject_n", "ses_allow_c", "ses_reject_n")
+
+_channels: dict[str, MemoryObjectReceiveStream[str]] = {}
+_senders: dict[str, MemoryObjectSendStream[str]] = {}
+_floor = {"holders": 0, "violations": []}  # type: ignore[var-annotated]
+_events: list[Any] = []
+
+
+async def _body(ctx: RunContext[None], key: int) -> object:
+    # The call opens its own channel; the program acts on it from then on.
+    send, channel = anyio.create_memory_object_stream[str](100)
+    _senders[ctx.call_id] = send
+    _channels[ctx.call_id] = channel
+    async for action in channel:
+        if action == "update":
+            await ctx.update("progress")
+        elif action == "return":
+            return "result"
+        elif action == "error":
+            raise RuntimeError("internal")
+        elif action == "tool_error":
+            raise ToolError("failed")
+        elif action == "foreground":
+            made = [
+                e.id
+                for e in _events
+                if getattr(e, "call_id", None) == ctx.call_id
+                and hasattr(e, "message")
+                and e.id != ctx.call_id
+            ]
+            async with ctx.foreground():
+                _floor["holders"] += 1
+                if _floor["holders"] > 1:
+                    _floor["violations"].append("INV-15: two floor holders")
+                covered = {
+                    i
+                    for e in _events
+                    if isinstance(e, ReplyUpdated) and e.status != "scheduled"
+                    for i in e.update_ids
+                } | {i for e in _events if type(e).__name__ == "ReplyDropped" for i in e.update_ids}
+                late = [m for m in made if m not in covered]
+                if late:
+                    _floor["violations"].append(f"INV-16: {late} not voiced before the body")
+                await ctx.session.say(f"floor {ctx.call_id}").wait_for_playout()  # type: ignore[attr-defined]
+                _floor["holders"] -= 1
+    return None
+
+
+def _tool(name: str, *, cancellable: bool, mode: str) -> Any:
+    flags = ToolFlag.CANCELLABLE if cancellable else ToolFlag.NONE
+    return function_tool(name=name, flags=flags, on_duplicate=mode)(_body)
+
+
+ACTIVITY_TOOLS = [
+    _tool("act_allow_c", cancellable=True, mode="allow"),
+    _tool("act_reject_n", cancellable=False, mode="reject"),
+]
+SESSION_TOOLS = [
+    _tool("ses_allow_c", cancellable=True, mode="allow"),
+    _tool("ses_reject_n", cancellable=False, mode="reject"),
+]
+
+
+def _script(request: LLMRequest) -> ScriptedResponse | str:
+    if request.extra_instructions is not None:
+        return "reply"
+    if request.tool_outputs:
+        return "ok"
+    text = request.last_user_text or ""
+    if text.startswith("call "):
+        return ScriptedResponse("sure", calls=[ScriptedCall(text.split()[1], {"key": 0})])
+    return "hello"
+
+
+@dataclass(frozen=True)
+class UserTurn:
+    tool: int
+
+
+@dataclass(frozen=True)
+class Act:
+    pick: int
+    action: str
+
+
+@dataclass(frozen=True)
+class UserSpeaking:
+    speaking: bool
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    pass
+
+
+@dataclass(frozen=True)
+class SwitchAgent:
+    pass
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+SessionCommand = UserTurn | Act | UserSpeaking | Interrupt | SwitchAgent | Wait
+
+
+class SessionScenario:
+    """A session with two agents sharing the activity tools, and one session toolset."""
+
+    def __init__(self, session: AgentSession[None], agents: list[Agent]) -> None:
+        self.session = session
+        self.agents = agents
+        self.senders = _senders
+        self.trace = Trace(events=_events)
+        self.steps = 0
+
+    async def apply(self, command: SessionCommand) -> None:
+        self.steps += 1
+        session = self.session
+        if isinstance(command, UserTurn):
+            try:
+                session.generate_reply(user_input=f"call {TOOL_NAMES[command.tool]}")
+            except RuntimeError:
+                pass
+        elif isinstance(command, Act):
+            calls = sorted(self.senders)
+            if calls:
+                self.senders[calls[command.pick % len(calls)]].send_nowait(command.action)
+        elif isinstance(command, UserSpeaking):
+            if command.speaking:
+                session.user_started_speaking()
+            else:
+                session.user_stopped_speaking()
+        elif isinstance(command, Interrupt):
+            session.interrupt()
+        elif isinstance(command, SwitchAgent):
+            current = session.current_agent
+            session.update_agent(self.agents[1] if current is self.agents[0] else self.agents[0])
+        elif isinstance(command, Wait):
+            await anyio.sleep(command.seconds)
+        await anyio.wait_all_tasks_blocked()
+
+    def check(self, *, final: bool = False) -> None:
+        self.trace.chats = [self.session.history, *(a.chat_ctx for a in self.agents)]
+        assert not _floor["violations"], _floor["violations"]
+        check_call_events(self.trace, final=final)
+        check_replies(self.trace, final=final)
+        check_chat_order(self.trace)
+
+
+@asynccontextmanager
+async def session_scenario() -> AsyncIterator[SessionScenario]:
+    """Open a session; on exit close it, then check the final state and leaks."""
+    _channels.clear()
+    _senders.clear()
+    _events.clear()
+    _floor["holders"] = 0
+    _floor["violations"] = []
+    agents = [
+        Agent(instructions="a", tools=ACTIVITY_TOOLS, name="A"),
+        Agent(instructions="b", tools=ACTIVITY_TOOLS, name="B"),
+    ]
+    with no_task_leaks():
+        session: AgentSession[None] = AgentSession(
+            llm=ScriptedLLM(_script),
+            tools=[AsyncToolset(id="shared", tools=SESSION_TOOLS)],
+            output=TextOutput(chars_per_second=20),
+            close_timeout=30,
+        )
+        session.on(None, _events.append)
+        async with session:
+            await session.start(agents[0])
+            sc = SessionScenario(session, agents)
+            yield sc
+            for send in list(_senders.values()):
+                send.close()
+        # Calls admitted while the session closed opened channels after the loop above.
+        for send in list(_senders.values()):
+            send.close()
+        for receive in list(_channels.values()):
+            receive.close()
+    sc.check(final=True)
