@@ -58,6 +58,7 @@ class Call:
         "__weakref__",
         "_owner",
         "answer",
+        "answered",
         "arguments_value",
         "call",
         "cancel_reason",
@@ -87,7 +88,8 @@ class Call:
         self.key = key
         self.cancellable = tool.info.cancellable
         self.released: anyio.Event | None = anyio.Event()
-        self.answer: DispatchResult | None = None
+        self.answer: DispatchResult | None = None  # handed to the dispatcher, then forgotten
+        self.answered = False
         self.handle: TaskHandle[None] | None = None
         self.updated = False
         self.cancel_reason: str | None = None
@@ -146,7 +148,8 @@ class Call:
 
     def release(self, answer: DispatchResult) -> None:
         """Give the dispatcher its answer (only the first one counts)."""
-        if self.answer is None:
+        if not self.answered:
+            self.answered = True
             self.answer = answer
             if self.released is not None:
                 self.released.set()

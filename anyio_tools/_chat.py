@@ -40,7 +40,8 @@ ChatRole: TypeAlias = Literal["system", "developer", "user", "assistant"]
 _seq: Final = itertools.count(1)
 
 
-def _now() -> float:
+def current_time() -> float:
+    """Read anyio's clock for an item's ``created_at`` (0.0 outside an event loop)."""
     # Outside an event loop (an item built at import time, or in sync code) there is no clock
     # to read; 0.0 sorts such items before anything created while the conversation runs.
     try:
@@ -88,7 +89,7 @@ class ChatMessage:
     content: str
     interrupted: bool = False
     id: str = attrs.field(factory=_message_id)
-    created_at: float = attrs.field(factory=_now)
+    created_at: float = attrs.field(factory=current_time)
     seq: int = attrs.field(factory=_next_seq)
 
     @property
@@ -114,7 +115,7 @@ class FunctionCall:
     arguments: str = "{}"
     extra: dict[str, JSONValue] = attrs.field(factory=dict)
     id: str = attrs.field(factory=_call_item_id)
-    created_at: float = attrs.field(factory=_now)
+    created_at: float = attrs.field(factory=current_time)
     seq: int = attrs.field(factory=_next_seq)
 
     @property
@@ -142,7 +143,7 @@ class FunctionCallOutput:
     is_error: bool = False
     reply_required: bool = True
     id: str = attrs.field(factory=_output_item_id)
-    created_at: float = attrs.field(factory=_now)
+    created_at: float = attrs.field(factory=current_time)
     seq: int = attrs.field(factory=_next_seq)
 
     @property
@@ -195,7 +196,7 @@ class AgentHandoff:
     old_agent: str | None
     new_agent: str
     id: str = attrs.field(factory=_handoff_id)
-    created_at: float = attrs.field(factory=_now)
+    created_at: float = attrs.field(factory=current_time)
     seq: int = attrs.field(factory=_next_seq)
 
     @property

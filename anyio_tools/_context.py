@@ -15,7 +15,7 @@ from typing import Generic, Protocol, TypeAlias, TypeVar, final
 import anyio
 from anyio.lowlevel import checkpoint
 
-from ._chat import FunctionCall, FunctionCallOutput
+from ._chat import FunctionCall, FunctionCallOutput, current_time
 from ._filler import FillerScheduler, FillerSource, check_filler_args
 from ._host import Conversation, ReplyTarget, SessionHandle, TurnHandle
 from ._options import ToolOptions, UpdatePromptArgs, render
@@ -90,7 +90,7 @@ class RunContext(Generic[UserdataT]):
         self._updates: list[UpdatePair] = []
         self._binding: CallBinding | None = None
         self._detached = False
-        self._fillers: list[FillerScheduler] = []
+        self._fillers: list[FillerScheduler] | None = None  # created by the first with_filler()
 
     def __repr__(self) -> str:
         call = self._function_call
@@ -200,8 +200,9 @@ class RunContext(Generic[UserdataT]):
             template: A ``str.format`` template or a callable for this update, instead of the
                 configured one. It can use ``function_name``, ``call_id`` and ``message``.
         """
-        for filler in self._fillers:
-            filler.reset_dwell()  # UPD-3
+        if self._fillers:
+            for filler in self._fillers:
+                filler.reset_dwell()  # UPD-3
         binding = self._binding
         call = self._function_call
         if isinstance(message, str):
@@ -301,6 +302,8 @@ class RunContext(Generic[UserdataT]):
             interval=interval,
             max_steps=max_steps,
         )
+        if self._fillers is None:
+            self._fillers = []
         self._fillers.append(scheduler)
         try:
             async with anyio.create_task_group() as task_group:
@@ -311,6 +314,8 @@ class RunContext(Generic[UserdataT]):
                     task_group.cancel_scope.cancel()
         finally:
             self._fillers.remove(scheduler)
+            if not self._fillers:
+                self._fillers = None
 
     # -- executor side ---------------------------------------------------------------------
 
@@ -342,7 +347,13 @@ class RunContext(Generic[UserdataT]):
 
 def _update_pair(call: FunctionCall, entry_id: str, text: str) -> UpdatePair:
     # UPD-4: a copy of the metadata, so later changes to the call's metadata do not leak in.
+    # One clock reading for both items: their sequence numbers order them (INV-6).
+    now = current_time()
     item = FunctionCall(
-        call_id=entry_id, name=call.name, arguments=call.arguments, extra=dict(call.extra)
+        call_id=entry_id,
+        name=call.name,
+        arguments=call.arguments,
+        extra=dict(call.extra),
+        created_at=now,
     )
-    return item, FunctionCallOutput(call_id=entry_id, name=call.name, output=text)
+    return item, FunctionCallOutput(call_id=entry_id, name=call.name, output=text, created_at=now)

@@ -11,13 +11,13 @@ entry ends up in exactly one scheduled reply or in one `ReplyDropped`.
 from __future__ import annotations
 
 import logging
-import math
+from collections import deque
 from collections.abc import Sequence
-from typing import Final, final
+from typing import final
 
 import anyio
 from anyio import get_cancelled_exc_class
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.lowlevel import checkpoint
 
 from ._chat import ChatItem, FunctionCall, FunctionCallOutput
 from ._errors import ActivityClosedError, SessionClosedError
@@ -33,11 +33,19 @@ logger = logging.getLogger("anyio_tools.delivery")
 Entry = tuple[FunctionCall, FunctionCallOutput, ReplyTarget]
 """A queued update: its call item, its output, and where it was inserted eagerly."""
 
-_UNBOUNDED: Final = math.inf
-
 
 def _ids(entries: Sequence[Entry]) -> tuple[str, ...]:
     return tuple(entry[1].call_id for entry in entries)
+
+
+_LOGGED_IDS = 10
+
+
+def _ids_text(ids: Sequence[str]) -> str:
+    # For log lines: a drop of thousands of updates names the first few, not all of them.
+    if len(ids) <= _LOGGED_IDS:
+        return ", ".join(ids)
+    return f"{', '.join(ids[:_LOGGED_IDS])} and {len(ids) - _LOGGED_IDS} more"
 
 
 @final
@@ -53,12 +61,13 @@ class Deliverer:
 
     __slots__ = (
         "_accepted",
+        "_arrived",
         "_close_timeout",
         "_closed_reason",
         "_host",
+        "_open",
         "_options",
-        "_receive",
-        "_send",
+        "_queue",
         "_settled",
         "_settled_changed",
     )
@@ -75,17 +84,18 @@ class Deliverer:
         self._options = options
         self._closed_reason = closed_reason
         self._close_timeout = close_timeout
-        self._send: MemoryObjectSendStream[Entry] | None = None
-        self._receive: MemoryObjectReceiveStream[Entry] | None = None
+        # Unbounded on purpose: update() must never block on delivery (SC-7). The queue only
+        # holds updates a running tool made, each already in the chat.
+        self._queue: deque[Entry] = deque()
+        self._open = False
+        self._arrived: anyio.Event | None = None
         self._accepted = 0
         self._settled = 0
         self._settled_changed = anyio.Event()
 
     def open(self) -> None:
-        """Create the queue (when the executor is entered, so an unused one holds nothing)."""
-        # Unbounded on purpose: update() must never block on delivery (SC-7). The queue only
-        # holds updates a running tool made, each already in the chat.
-        self._send, self._receive = anyio.create_memory_object_stream[Entry](_UNBOUNDED)
+        """Start accepting entries (when the executor is entered)."""
+        self._open = True
 
     # -- producer side (synchronous, called from update() and from a call's end) -----------
 
@@ -108,17 +118,33 @@ class Deliverer:
         host.record_history(pair)
         self._accepted += 1
         entry: Entry = (call, output, target)
-        try:
-            if self._send is None:
-                raise anyio.ClosedResourceError
-            self._send.send_nowait(entry)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+        if not self._open:
             self._drop([entry], self._closed_reason)
+            return
+        self._queue.append(entry)
+        self._wake()
 
     def close(self) -> None:
         """Accept nothing more; later entries are dropped at once."""
-        if self._send is not None:
-            self._send.close()
+        self._open = False
+        self._wake()
+
+    def _wake(self) -> None:
+        arrived = self._arrived
+        if arrived is not None:
+            self._arrived = None
+            arrived.set()
+
+    async def _wait_for_entry(self) -> bool:
+        # A checkpoint first, as a queue's receive() would; then wait for the first entry.
+        # False once the deliverer was closed with nothing queued.
+        await checkpoint()
+        while not self._queue:
+            if not self._open:
+                return False
+            arrived = self._arrived = anyio.Event()
+            await arrived.wait()
+        return True
 
     async def wait_settled(self, count: int) -> None:
         """Wait until the first ``count`` accepted entries are scheduled or dropped (DEL-9)."""
@@ -131,15 +157,10 @@ class Deliverer:
     async def run(self) -> None:
         """Voice queued entries until cancelled or closed (the executor's ``deliver`` task)."""
         current_holder.set(None)  # CTX-7c: a deliverer never acts for a floor holder
-        receive = self._receive
-        assert receive is not None, "open() the deliverer before running it"
-        batch: list[Entry] = []
         in_flight: tuple[ReplyHandle, tuple[str, ...]] | None = None
         try:
             while True:
-                try:
-                    batch.append(await receive.receive())
-                except anyio.EndOfStream:
+                if not await self._wait_for_entry():
                     return
                 try:
                     target = await self._host.wait_for_idle()
@@ -149,14 +170,14 @@ class Deliverer:
                         if isinstance(exc, SessionClosedError)
                         else DropReason.ACTIVITY_CLOSED
                     )
-                    self._drop(self._take(batch), reason)
+                    self._drop(self._take(), reason)
                     continue
                 except Exception:
                     logger.exception("the host failed while waiting for idle")
-                    self._drop(self._take(batch), DropReason.HOST_ERROR)
+                    self._drop(self._take(), DropReason.HOST_ERROR)
                     continue
                 # DEL-4: from here to the scheduling, no checkpoint.
-                entries = self._take(batch)
+                entries = self._take()
                 handle = self._schedule(target, entries)
                 if handle is None:
                     continue
@@ -172,22 +193,18 @@ class Deliverer:
                     self._report_outcome(*in_flight)
                 in_flight = None
         except get_cancelled_exc_class():
-            self._drop(self._take(batch), self._closed_reason)
+            self._open = False  # entries arriving from now on are dropped at once
+            self._drop(self._take(), self._closed_reason)
             if in_flight is not None:
                 await self._finish_in_flight(*in_flight)
             raise
         finally:
-            receive.close()
+            self._open = False
+            self._drop(self._take(), self._closed_reason)  # every entry settles (DEL-9)
 
-    def _take(self, batch: list[Entry]) -> list[Entry]:
-        entries = list(batch)
-        batch.clear()
-        receive = self._receive
-        while receive is not None:
-            try:
-                entries.append(receive.receive_nowait())
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                break
+    def _take(self) -> list[Entry]:
+        entries = list(self._queue)
+        self._queue.clear()
         return entries
 
     def _schedule(self, target: ReplyTarget, entries: list[Entry]) -> ReplyHandle | None:
@@ -213,7 +230,7 @@ class Deliverer:
             instructions = render(template, args)
             handle = host.generate_reply(target, instructions=instructions)
         except Exception:
-            logger.exception("could not schedule the reply for updates %s", ", ".join(ids))
+            logger.exception("could not schedule the reply for updates %s", _ids_text(ids))
             self._drop(entries, DropReason.HOST_ERROR)
             return None
         self._settle(len(entries))
@@ -244,7 +261,7 @@ class Deliverer:
             return
         ids = _ids(entries)
         self._settle(len(entries))
-        logger.warning("dropped the reply for updates %s (%s)", ", ".join(ids), reason)
+        logger.warning("dropped the reply for updates %s (%s)", _ids_text(ids), reason)
         emit_safely(self._host, ReplyDropped(ids, reason))
 
     def _settle(self, count: int) -> None:

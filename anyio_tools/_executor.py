@@ -34,7 +34,7 @@ from ._context import RunContext, UpdatePair
 from ._deliverer import Deliverer
 from ._duplicates import decide
 from ._errors import ExecutorClosedError, InvalidArgumentsError, StopResponse, ToolError
-from ._events import CallEnded, CallStarted, CallUpdated, DropReason
+from ._events import CallEnded, CallStarted, CallStatus, CallUpdated, DropReason
 from ._host import ToolHost, emit_safely
 from ._info import DuplicateMode
 from ._options import AsyncToolOptions, ToolOptions
@@ -340,14 +340,14 @@ class ToolExecutor(AsyncContextManagerMixin):
         try:
             await released.wait()
         except get_cancelled_exc_class():
-            if result.answer is None:
+            if not result.answered:
                 # EXE-13: the unreleased call was this dispatcher's work.
                 result.request_cancel("its dispatcher was cancelled")
                 with anyio.move_on_after(self._close_timeout, shield=True):
                     await result.wait_ended()
             raise
-        result.released = None  # frees the event while the call runs on in the background
-        answer = result.answer
+        # Forget the event and the answer while the call runs on in the background.
+        answer, result.answer, result.released = result.answer, None, None
         assert answer is not None
         return answer
 
@@ -399,9 +399,9 @@ class ToolExecutor(AsyncContextManagerMixin):
     def _finish(self, call: Call, outcome: Outcome) -> None:
         # Sync, in the call's finally (SC-8): answer or final entry, registries, end event.
         item = call.call
-        if call.answer is None:
+        if not call.answered:
             call.release(answer(item, outcome))
-        else:
+        elif outcome.status is not CallStatus.CANCELLED:  # a cancelled call has no final entry
             # INV-6: the call item is created first, so it sorts before its output.
             final_item = FunctionCall(
                 call_id=f"{item.call_id}_final",
@@ -433,7 +433,7 @@ class ToolExecutor(AsyncContextManagerMixin):
         emit_safely(self._host, CallUpdated(entry_id, call.call_id, message))
         if not call.updated:
             call.updated = True
-            if call.answer is None:
+            if not call.answered:
                 call.call.extra[_NON_BLOCKING_KEY] = True
                 call.release(DispatchResult(call.call, pair[1], non_blocking=True))
                 return

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import platform
 import statistics
@@ -175,6 +176,7 @@ async def baseline_waiters(n: int) -> tuple[float, float, float, float]:
         tracemalloc.stop()
         event.set()
     event = anyio.Event()
+    gc.collect()
     async with anyio.create_task_group() as tg:
         start = time.perf_counter()
         for _ in range(n):
@@ -188,6 +190,7 @@ async def baseline_waiters(n: int) -> tuple[float, float, float, float]:
         for _ in range(n):
             tg.start_soon(anyio.sleep_forever)
         await anyio.wait_all_tasks_blocked()
+        gc.collect()
         start = time.perf_counter()
         tg.cancel_scope.cancel()
     cancelled = time.perf_counter() - start
@@ -242,7 +245,14 @@ async def update_cost(history: int, n: int) -> float:
     return elapsed / n * 1e6
 
 
-async def _start_parked(n: int, *, measure_memory: bool) -> tuple[float, float, float]:
+async def _start_parked(
+    n: int, *, concurrent: bool, measure_memory: bool
+) -> tuple[float, float, float]:
+    """(µs to start n calls that update once and wait, bytes per call, µs to drain them).
+
+    Sequential: one task calls ``execute()`` n times (each returns at the call's first
+    update). Concurrent: n dispatcher tasks call it once each.
+    """
     _gate["open"] = anyio.Event()
     contexts = [ctx_for("parked") for _ in range(n)]
     released = anyio.Event()
@@ -260,27 +270,57 @@ async def _start_parked(n: int, *, measure_memory: bool) -> tuple[float, float, 
         tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     async with ToolExecutor(NullHost()) as executor:
-        async with anyio.create_task_group() as tg:
-            start = time.perf_counter()
+        start = time.perf_counter()
+        if concurrent:
+            async with anyio.create_task_group() as tg:
+                for ctx in contexts:
+                    tg.start_soon(dispatch, executor, ctx)
+                await released.wait()
+        else:
             for ctx in contexts:
-                tg.start_soon(dispatch, executor, ctx)
-            await released.wait()
-            started = time.perf_counter() - start
+                await executor.execute(parked, ctx)
+        started = time.perf_counter() - start
         await anyio.wait_all_tasks_blocked()
         per_call = (tracemalloc.get_traced_memory()[0] - before) / n
         if measure_memory:
             tracemalloc.stop()
+        gc.collect()
         start = time.perf_counter()
         await executor.drain()
         drained = time.perf_counter() - start
     return started * 1e6, per_call, drained * 1e6
 
 
-async def in_flight(n: int) -> tuple[float, float, float]:
-    """(µs to start n concurrent first-update calls, bytes per in-flight call, µs to drain)."""
-    started, _, drained = await _start_parked(n, measure_memory=False)
-    _, per_call, _ = await _start_parked(n, measure_memory=True)
-    return started, per_call, drained
+async def baseline_started(n: int) -> float:
+    """µs to start n bare tasks the way calls are started: spawn each one and await the event
+    it sets once running (row 1), leaving it waiting on a shared event."""
+    gate = anyio.Event()
+
+    async def waiter(running: anyio.Event) -> None:
+        running.set()
+        await gate.wait()
+
+    gc.collect()
+    async with anyio.create_task_group() as tg:
+        start = time.perf_counter()
+        for _ in range(n):
+            running = anyio.Event()
+            tg.start_soon(waiter, running)
+            await running.wait()
+        elapsed = time.perf_counter() - start
+        gate.set()
+    return elapsed * 1e6
+
+
+async def in_flight(n: int, *, memory: bool) -> tuple[float, float, float, float]:
+    """(µs to start n first-update calls from one task, from n dispatcher tasks, bytes per
+    in-flight call (if *memory*, in a third, traced run), µs to drain)."""
+    started, _, drained = await _start_parked(n, concurrent=False, measure_memory=False)
+    concurrent, _, _ = await _start_parked(n, concurrent=True, measure_memory=False)
+    per_call = math.nan
+    if memory:
+        _, per_call, _ = await _start_parked(n, concurrent=False, measure_memory=True)
+    return started, concurrent, per_call, drained
 
 
 async def coalescing(calls: int, updates: int) -> tuple[float, int]:
@@ -427,12 +467,15 @@ async def _worker(rounds: int, quick: bool) -> dict[str, Any]:
         for size in (10, 1000, 10000):
             add(f"update.history_{size}_us", await update_cost(size, n))
         for count in (1000, big):
-            started, per_call, drained = await in_flight(count)
+            started, concurrent, per_call, drained = await in_flight(count, memory=count == 1000)
             add(f"inflight.{count}.start_us", started)
-            add(f"inflight.{count}.bytes_per_call", per_call)
+            add(f"inflight.{count}.start_concurrent_us", concurrent)
+            if count == 1000:
+                add(f"inflight.{count}.bytes_per_call", per_call)
             add(f"inflight.{count}.drain_us", drained)
+            add(f"baseline.{count}.start_us", await baseline_started(count))
             _, start_bare, _, cancel_bare = await baseline_waiters(count)
-            add(f"baseline.{count}.start_us", start_bare * count)
+            add(f"baseline.{count}.start_soon_us", start_bare * count)
             add(f"baseline.{count}.cancel_us", cancel_bare)
         per_second, replies = await coalescing(100, big // 100)
         add("coalescing.updates_per_s", per_second)
@@ -502,6 +545,13 @@ _ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | None]] = 
         "baseline.{big}.start_us",
         "<= 2.0x",
         lambda r: r <= 2.0,
+    ),
+    (
+        "4 same, 10,000 dispatcher tasks",
+        "inflight.{big}.start_concurrent_us",
+        "baseline.{big}.start_soon_us",
+        "",
+        None,
     ),
     (
         "4 drain 10,000 (µs)",

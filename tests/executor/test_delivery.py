@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
+import pytest
 
 from anyio_tools import (
     CallEnded,
@@ -232,6 +235,25 @@ async def test_aclose_drops_pending_entries_once() -> None:
     assert dropped(host) == [(("a_update_1", "a_update_2", "a_final"), "activity_closed")]
     assert replies(host) == []
     assert tool_task_names() == []
+
+
+async def test_a_large_drop_is_one_event_and_a_short_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """INV-9: 30 dropped updates are all in the event; the warning names the first ten."""
+    host = FakeHost()
+    host.set_busy(True)
+    with caplog.at_level(logging.WARNING, logger="anyio_tools.delivery"):
+        async with ToolExecutor(host) as executor:
+            await executor.execute(stepper, make_ctx("a", "stepper", '{"n": 31}'))
+            await host.wait_until(lambda: any(isinstance(e, CallEnded) for e in host.events))
+    [(ids, reason)] = dropped(host)
+    assert ids == (*(f"a_update_{i}" for i in range(1, 31)), "a_final")
+    assert reason == "activity_closed"
+    [record] = [r for r in caplog.records if "dropped the reply" in r.getMessage()]
+    message = record.getMessage()
+    assert "a_update_10 and 21 more" in message
+    assert "a_update_11" not in message
 
 
 async def test_wait_settled_covers_entries_accepted_before() -> None:
