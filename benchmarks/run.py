@@ -3,12 +3,14 @@
 Run ``python benchmarks/run.py`` (or ``make bench``). Each backend (asyncio, asyncio with
 uvloop, trio) runs in a fresh subprocess; each row is measured over repeated rounds and
 printed with its median, p90, the median of its baseline measured in the same run, the
-ratio, and the target. ``--json`` prints the raw figures instead; ``--quick`` runs smaller.
+ratio, and the target. ``--json`` prints the raw figures instead; ``--quick`` runs smaller; ``--smoke`` runs every
+row once at toy sizes and prints JSON (the test suite uses it to check the script runs).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import math
@@ -20,6 +22,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -449,9 +452,30 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(ordered), "p90": p90}
 
 
-async def _worker(rounds: int, quick: bool) -> dict[str, Any]:
-    n = 500 if quick else 2000
-    big = 2000 if quick else 10000
+@dataclass(frozen=True)
+class Sizes:
+    """How much work one round does."""
+
+    ops: int  # sequential operations per per-operation figure
+    histories: tuple[int, int, int]  # chat lengths an update is priced at
+    in_flight: tuple[int, int]  # concurrent parked calls; memory is traced at the first
+    busy_calls: int  # calls updating during row 6's busy period
+    handoff: int  # activity-scoped and session-scoped calls in row 5, each
+    sessions: int  # concurrent sessions in row 7
+
+
+PRESETS: dict[str, Sizes] = {
+    "standard": Sizes(2000, (10, 1000, 10000), (1000, 10000), 100, 1000, 1000),
+    "quick": Sizes(500, (10, 1000, 10000), (1000, 2000), 100, 500, 200),
+    # Every row once at toy sizes: checks that the suite runs, measures nothing.
+    "smoke": Sizes(20, (10, 100, 1000), (50, 200), 10, 20, 10),
+}
+
+
+async def _worker(rounds: int, preset: str) -> dict[str, Any]:
+    sizes = PRESETS[preset]
+    n = sizes.ops
+    small, big = sizes.in_flight
     rows: dict[str, list[float]] = {}
 
     def add(key: str, value: float) -> None:
@@ -464,32 +488,32 @@ async def _worker(rounds: int, quick: bool) -> dict[str, Any]:
         add("baseline.wake_us", wake_us)
         add("dispatch.immediate_us", await dispatch_immediate(n))
         add("dispatch.first_update_us", await dispatch_first_update(n))
-        for size in (10, 1000, 10000):
+        for size in sizes.histories:
             add(f"update.history_{size}_us", await update_cost(size, n))
-        for count in (1000, big):
-            started, concurrent, per_call, drained = await in_flight(count, memory=count == 1000)
+        for count in (small, big):
+            started, concurrent, per_call, drained = await in_flight(count, memory=count == small)
             add(f"inflight.{count}.start_us", started)
             add(f"inflight.{count}.start_concurrent_us", concurrent)
-            if count == 1000:
+            if count == small:
                 add(f"inflight.{count}.bytes_per_call", per_call)
             add(f"inflight.{count}.drain_us", drained)
             add(f"baseline.{count}.start_us", await baseline_started(count))
             _, start_bare, _, cancel_bare = await baseline_waiters(count)
             add(f"baseline.{count}.start_soon_us", start_bare * count)
             add(f"baseline.{count}.cancel_us", cancel_bare)
-        per_second, replies = await coalescing(100, big // 100)
+        per_second, replies = await coalescing(sizes.busy_calls, big // sizes.busy_calls)
         add("coalescing.updates_per_s", per_second)
         add("coalescing.replies", replies)
-        handoff_us, cancel_bare = await handoff(500 if quick else 1000)
+        handoff_us, cancel_bare = await handoff(sizes.handoff)
         add("handoff.us", handoff_us)
         add("baseline.handoff_cancel_us", cancel_bare)
-        turns, per_session = await many_sessions(200 if quick else 1000)
+        turns, per_session = await many_sessions(sizes.sessions)
         add("sessions.turns_per_s", turns)
         add("sessions.bytes_per_session", per_session)
     return {key: _stats(values) for key, values in rows.items()}
 
 
-def _run_worker(backend: str, rounds: int, quick: bool) -> dict[str, Any]:
+def _run_worker(backend: str, rounds: int, preset: str) -> dict[str, Any]:
     if backend == "uvloop":
         import uvloop
 
@@ -497,7 +521,7 @@ def _run_worker(backend: str, rounds: int, quick: bool) -> dict[str, Any]:
         name = "asyncio"
     else:
         options, name = {}, backend
-    return anyio.run(_worker, rounds, quick, backend=name, backend_options=options)
+    return anyio.run(_worker, rounds, preset, backend=name, backend_options=options)
 
 
 # -- the report -------------------------------------------------------------------------
@@ -610,29 +634,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print machine-readable figures")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
+    parser.add_argument(
+        "--smoke", action="store_true", help="every row once at toy sizes (checks it runs)"
+    )
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--preset", default="standard", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    rounds = args.rounds or (2 if args.quick else 5)
+    preset = "smoke" if args.smoke else "quick" if args.quick else args.preset
+    rounds = args.rounds or {"standard": 5, "quick": 2, "smoke": 1}[preset]
     if args.worker:
-        print(json.dumps(_run_worker(args.worker, rounds, args.quick)))
+        print(json.dumps(_run_worker(args.worker, rounds, preset)))
         return 0
     results: dict[str, Any] = {
         "python": platform.python_version(),
         "nproc": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d"),
         "rounds": rounds,
-        "quick": args.quick,
+        "quick": preset == "quick",
+        "preset": preset,
+        "sizes": dataclasses.asdict(PRESETS[preset]),
         "backends": {},
     }
     for backend in args.backends.split(","):
         command = [sys.executable, __file__, "--worker", backend, "--rounds", str(rounds)]
-        if args.quick:
-            command.append("--quick")
+        command += ["--preset", preset]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results["backends"][backend] = json.loads(output)
-    if args.json:
+    if args.json or preset == "smoke":
         print(json.dumps(results, indent=2))
         return 0
     print(
