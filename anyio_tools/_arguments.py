@@ -73,16 +73,30 @@ def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+_DECODER: Final = json.JSONDecoder()
+
+
+def _loads(text: str) -> object:
+    """``json.loads`` with a fast path for a document that fills the whole text."""
+    try:
+        value, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # leading whitespace, or not JSON (raises the usual error)
+    if end != len(text):
+        return json.loads(text)  # trailing whitespace, or extra data (raises)
+    return value
+
+
 def parse_arguments(tool_name: str, text: str | None) -> ParsedArguments:
     """Parse the argument text of a call to ``tool_name`` into an object.
 
     Raises:
         InvalidArgumentsError: The text is not a JSON object and cannot be repaired into one.
     """
-    if text is None or not text.strip():
+    if not text or text.isspace():  # None, empty or blank
         return ParsedArguments({}, "{}", text != "{}")
     try:
-        value = json.loads(text)
+        value = _loads(text)
     except ValueError:
         return _repair(tool_name, text)
     if isinstance(value, dict):

@@ -7,14 +7,14 @@ call only keeps state and forwards.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Protocol, final
 
 import anyio
 from anyio import TaskHandle
 
-from ._chat import FunctionCall
+from ._chat import Clock, FunctionCall
 from ._context import RunContext, UpdatePair
 from ._host import TurnHandle
 from ._options import ToolOptions
@@ -63,9 +63,12 @@ class Call:
         "call",
         "cancel_reason",
         "cancellable",
+        "checkpoint",
+        "clock",
         "ctx",
         "handle",
         "key",
+        "options",
         "released",
         "tool",
         "updated",
@@ -79,8 +82,13 @@ class Call:
         call: FunctionCall,
         arguments_value: dict[str, Any] | None,
         key: tuple[str, str | None],
+        clock: Clock,
+        checkpoint: Callable[[], Awaitable[None]],
     ) -> None:
         self._owner = owner
+        self.clock = clock
+        self.checkpoint = checkpoint
+        self.options = owner.options
         self.tool = tool
         self.ctx = ctx
         self.call = call
@@ -129,11 +137,6 @@ class Call:
         return await self._owner.cancel_call(self, "cancelled on request")
 
     # -- CallBinding ------------------------------------------------------------------------
-
-    @property
-    def options(self) -> ToolOptions:
-        """The executor's templates."""
-        return self._owner.options
 
     def on_update(self, entry_id: str, message: str, pair: UpdatePair) -> None:
         """Forward an update of the call's tool to the executor."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, Literal, TypeAlias, final
 
 import anyio
+import anyio.lowlevel
 import attrs
+from anyio.abc import AsyncBackend
 
 from ._errors import StopResponse, ToolError
 from ._values import GENERIC_ERROR_TEXT, UNUSABLE_VALUE_TEXT, value_text
@@ -48,6 +50,15 @@ def current_time() -> float:
         return anyio.current_time()
     except RuntimeError:
         return 0.0
+
+
+Clock: TypeAlias = Callable[[], float]
+"""Reads a clock: anyio's, for ``created_at``."""
+
+
+def running_backend() -> type[AsyncBackend]:
+    """Return anyio's backend class for the running event loop (public ``anyio.abc`` API)."""
+    return anyio.lowlevel.current_token().backend_class
 
 
 def _next_seq() -> int:
@@ -152,35 +163,70 @@ class FunctionCallOutput:
         return (self.created_at, self.seq)
 
     @classmethod
-    def from_value(cls, call: FunctionCall, value: object) -> FunctionCallOutput:
+    def from_value(
+        cls, call: FunctionCall, value: object, *, created_at: float | None = None
+    ) -> FunctionCallOutput:
         """Build the answer for a value a tool returned.
 
         A str is used as it is; other valid values (scalars, and lists, tuples, sets and dicts
         of them) become ``str(value)``; ``None`` becomes an empty text that asks for no reply;
         anything else becomes an error saying the value is unusable.
+
+        Args:
+            call: The call this answers.
+            value: What the tool returned.
+            created_at: The creation time; anyio's clock is read when omitted.
         """
+        now = current_time() if created_at is None else created_at
         if value is None:
-            return cls(call_id=call.call_id, name=call.name, output="", reply_required=False)
+            return cls(
+                call_id=call.call_id,
+                name=call.name,
+                output="",
+                reply_required=False,
+                created_at=now,
+            )
         text = value_text(value)
         if text is None:
             return cls(
-                call_id=call.call_id, name=call.name, output=UNUSABLE_VALUE_TEXT, is_error=True
+                call_id=call.call_id,
+                name=call.name,
+                output=UNUSABLE_VALUE_TEXT,
+                is_error=True,
+                created_at=now,
             )
-        return cls(call_id=call.call_id, name=call.name, output=text)
+        return cls(call_id=call.call_id, name=call.name, output=text, created_at=now)
 
     @classmethod
-    def from_exception(cls, call: FunctionCall, exc: BaseException) -> FunctionCallOutput:
+    def from_exception(
+        cls, call: FunctionCall, exc: BaseException, *, created_at: float | None = None
+    ) -> FunctionCallOutput:
         """Build the answer for an exception a tool raised.
 
         A `ToolError` gives its message verbatim, as an error. `StopResponse` gives an empty
         text that asks for no reply. Anything else gives a fixed generic error text that shows
         nothing of the exception.
+
+        Args:
+            call: The call this answers.
+            exc: What the tool raised.
+            created_at: The creation time; anyio's clock is read when omitted.
         """
+        now = current_time() if created_at is None else created_at
         if isinstance(exc, StopResponse):
-            return cls(call_id=call.call_id, name=call.name, output="", reply_required=False)
-        if isinstance(exc, ToolError):
-            return cls(call_id=call.call_id, name=call.name, output=exc.message, is_error=True)
-        return cls(call_id=call.call_id, name=call.name, output=GENERIC_ERROR_TEXT, is_error=True)
+            text, is_error, reply_required = "", False, False
+        elif isinstance(exc, ToolError):
+            text, is_error, reply_required = exc.message, True, True
+        else:
+            text, is_error, reply_required = GENERIC_ERROR_TEXT, True, True
+        return cls(
+            call_id=call.call_id,
+            name=call.name,
+            output=text,
+            is_error=is_error,
+            reply_required=reply_required,
+            created_at=now,
+        )
 
 
 @final

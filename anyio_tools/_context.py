@@ -8,14 +8,14 @@ without a binding (a standalone run, or after the call ended) recording is all t
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Generic, Protocol, TypeAlias, TypeVar, final
 
 import anyio
 from anyio.lowlevel import checkpoint
 
-from ._chat import FunctionCall, FunctionCallOutput, current_time
+from ._chat import Clock, FunctionCall, FunctionCallOutput, current_time
 from ._filler import FillerScheduler, FillerSource, check_filler_args
 from ._host import Conversation, ReplyTarget, SessionHandle, TurnHandle
 from ._options import ToolOptions, UpdatePromptArgs, render
@@ -39,6 +39,16 @@ class CallBinding(Protocol):
     @property
     def options(self) -> ToolOptions:
         """The executor's resolved templates."""
+        ...
+
+    @property
+    def clock(self) -> Clock:
+        """The event loop's clock, read for the ``created_at`` of recorded items."""
+        ...
+
+    @property
+    def checkpoint(self) -> Callable[[], Awaitable[None]]:
+        """The event loop's checkpoint, awaited at the end of every update (INV-27)."""
         ...
 
     def on_update(self, entry_id: str, message: str, pair: UpdatePair) -> None:
@@ -223,7 +233,8 @@ class RunContext(Generic[UserdataT]):
             text = raw if shown is None else shown
         k = len(self._updates)
         entry_id = call.call_id if k == 0 else f"{call.call_id}_update_{k}"
-        pair = _update_pair(call, entry_id, text)
+        now = current_time() if binding is None else binding.clock()
+        pair = _update_pair(call, entry_id, text, now)
         self._updates.append(pair)
         if binding is not None:
             binding.on_update(entry_id, raw, pair)
@@ -233,7 +244,7 @@ class RunContext(Generic[UserdataT]):
                 entry_id,
                 call.call_id,
             )
-        await checkpoint()
+        await (checkpoint() if binding is None else binding.checkpoint())
 
     def _conversation(self, what: str) -> Conversation:
         session: object = self._session
@@ -345,10 +356,9 @@ class RunContext(Generic[UserdataT]):
         self._detached = True
 
 
-def _update_pair(call: FunctionCall, entry_id: str, text: str) -> UpdatePair:
+def _update_pair(call: FunctionCall, entry_id: str, text: str, now: float) -> UpdatePair:
     # UPD-4: a copy of the metadata, so later changes to the call's metadata do not leak in.
     # One clock reading for both items: their sequence numbers order them (INV-6).
-    now = current_time()
     item = FunctionCall(
         call_id=entry_id,
         name=call.name,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, final
 
@@ -29,7 +29,7 @@ from anyio.lowlevel import checkpoint
 
 from ._arguments import parse_arguments
 from ._calls import Call, current_call
-from ._chat import FunctionCall, FunctionCallOutput
+from ._chat import Clock, FunctionCall, FunctionCallOutput, current_time, running_backend
 from ._context import RunContext, UpdatePair
 from ._deliverer import Deliverer
 from ._duplicates import decide
@@ -38,7 +38,14 @@ from ._events import CallEnded, CallStarted, CallStatus, CallUpdated, DropReason
 from ._host import ToolHost, emit_safely
 from ._info import DuplicateMode
 from ._options import AsyncToolOptions, ToolOptions
-from ._outcomes import DispatchResult, Outcome, answer, ended_message, final_output
+from ._outcomes import (
+    CANCELLED_OUTCOME,
+    DispatchResult,
+    Outcome,
+    answer,
+    ended_message,
+    final_output,
+)
 from ._registry import CallRegistry, RunningCall
 from ._tools import Tool
 from ._values import CLOSING_TEXT
@@ -127,6 +134,8 @@ class ToolExecutor(AsyncContextManagerMixin):
             host, self._options, closed_reason=closed_reason, close_timeout=close_timeout
         )
         self._calls: dict[str, Call] = {}
+        self._clock: Clock = current_time  # the loop's own clock once entered
+        self._checkpoint: Callable[[], Awaitable[None]] = checkpoint  # the loop's own, ditto
         self._all_ended: anyio.Event | None = None
         self._gate = anyio.Lock(fast_acquire=True)
         self._state = ExecutorState.NEW
@@ -193,6 +202,11 @@ class ToolExecutor(AsyncContextManagerMixin):
         try:
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
+                # Looked up once here; anyio's module-level functions look the backend up
+                # on every call, which shows on the per-update path.
+                backend = running_backend()
+                self._clock = backend.current_time
+                self._checkpoint = backend.checkpoint
                 self._state = ExecutorState.OPEN
                 self._deliverer.open()
                 self._deliver_task = task_group.start_soon(
@@ -295,15 +309,19 @@ class ToolExecutor(AsyncContextManagerMixin):
         Raises:
             ExecutorClosedError: The executor was never entered, or is closed.
         """
-        if self._state is ExecutorState.NEW:
-            raise ExecutorClosedError(
-                "cannot execute on a ToolExecutor that was not entered; use it inside 'async with'"
-            )
-        if self._state is ExecutorState.CLOSED:
-            raise ExecutorClosedError(
-                f"cannot execute on ToolExecutor {self._name!r}: it is closed (its 'async with' "
-                "block has exited); calls arriving while it drains are answered instead"
-            )
+        state = self._state
+        if state is not ExecutorState.OPEN:
+            if state is ExecutorState.NEW:
+                raise ExecutorClosedError(
+                    "cannot execute on a ToolExecutor that was not entered; "
+                    "use it inside 'async with'"
+                )
+            if state is ExecutorState.CLOSED:
+                raise ExecutorClosedError(
+                    f"cannot execute on ToolExecutor {self._name!r}: it is closed (its "
+                    "'async with' block has exited); calls arriving while it drains are "
+                    "answered instead"
+                )
         item = ctx.function_call
         text = item.arguments if raw_arguments is None else raw_arguments
         try:
@@ -365,7 +383,7 @@ class ToolExecutor(AsyncContextManagerMixin):
             return _error_answer(item, CLOSING_TEXT)
         if item.call_id in self._registry:
             return _error_answer(item, f"a call with id `{item.call_id}` is already running")
-        call = Call(self, tool, ctx, item, arguments, key)
+        call = Call(self, tool, ctx, item, arguments, key, self._clock, self._checkpoint)
         if error is not None:
             call.arguments_value = None
         self._registry.add(call)
@@ -378,14 +396,14 @@ class ToolExecutor(AsyncContextManagerMixin):
         return call
 
     async def _run(self, call: Call, error: InvalidArgumentsError | None) -> None:
-        outcome = Outcome.cancelled()
+        outcome = CANCELLED_OUTCOME
         current_call.set(call)
         try:
             if error is not None:
                 raise error
             value = await call.invoke()
             if call.cancel_reason is None:
-                outcome = Outcome.of_value(value)
+                outcome = Outcome(CallStatus.DONE, value)
         except get_cancelled_exc_class():
             raise
         except Exception as exc:
@@ -400,16 +418,19 @@ class ToolExecutor(AsyncContextManagerMixin):
         # Sync, in the call's finally (SC-8): answer or final entry, registries, end event.
         item = call.call
         if not call.answered:
-            call.release(answer(item, outcome))
+            call.release(answer(item, outcome, created_at=self._clock()))
         elif outcome.status is not CallStatus.CANCELLED:  # a cancelled call has no final entry
-            # INV-6: the call item is created first, so it sorts before its output.
+            # INV-6: the call item is created first (a lower sequence number at the same clock
+            # reading), so it sorts before its output.
+            now = self._clock()
             final_item = FunctionCall(
                 call_id=f"{item.call_id}_final",
                 name=item.name,
                 arguments=item.arguments,
                 extra=dict(item.extra),
+                created_at=now,
             )
-            final = final_output(item, outcome)
+            final = final_output(item, outcome, created_at=now)
             if final is not None:
                 try:
                     self._deliverer.enqueue(final_item, final)
@@ -422,7 +443,6 @@ class ToolExecutor(AsyncContextManagerMixin):
             self._all_ended = None
         status, message = ended_message(outcome, updated=call.updated)
         ended_id = f"{item.call_id}_final" if call.updated else item.call_id
-        logger.debug("call %s ended (%s)", item.call_id, status)
         emit_safely(self._host, CallEnded(ended_id, item.call_id, status, message))
         call.ctx.detach()
 

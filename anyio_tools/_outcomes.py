@@ -20,7 +20,14 @@ from ._values import (
     HandoffAgent,
 )
 
-__all__ = ["DispatchResult", "Outcome", "answer", "ended_message", "final_output"]
+__all__ = [
+    "CANCELLED_OUTCOME",
+    "DispatchResult",
+    "Outcome",
+    "answer",
+    "ended_message",
+    "final_output",
+]
 
 
 @final
@@ -43,9 +50,9 @@ class DispatchResult:
 
 
 @final
-@attrs.frozen
+@attrs.define  # not frozen: one is built per call, and frozen attrs classes cost more to build
 class Outcome:
-    """How a tool's body ended: a value, an exception, or a cancellation."""
+    """How a tool's body ended: a value, an exception, or a cancellation (never changed)."""
 
     status: CallStatus
     value: object = None
@@ -65,13 +72,14 @@ class Outcome:
     @classmethod
     def cancelled(cls) -> Outcome:
         """The call was cancelled."""
-        return _CANCELLED
+        return CANCELLED_OUTCOME
 
 
 _PLAIN: Final = frozenset({str, int, float, bool, type(None), dict})
 
 
-_CANCELLED: Final = Outcome(CallStatus.CANCELLED)
+CANCELLED_OUTCOME: Final = Outcome(CallStatus.CANCELLED)
+"""The outcome of every cancelled call (one shared instance)."""
 
 
 def _split_agents(value: object) -> tuple[list[HandoffAgent], list[object]] | None:
@@ -85,48 +93,71 @@ def _split_agents(value: object) -> tuple[list[HandoffAgent], list[object]] | No
     return None
 
 
-def answer(call: FunctionCall, outcome: Outcome) -> DispatchResult:
-    """Return the answer of a call that ended before any update (EXE-7)."""
+def answer(call: FunctionCall, outcome: Outcome, *, created_at: float) -> DispatchResult:
+    """Return the answer of a call that ended before any update (EXE-7).
+
+    Its output item is created at *created_at* (a reading of anyio's clock).
+    """
     if outcome.status is CallStatus.CANCELLED:
         output = FunctionCallOutput(
-            call_id=call.call_id, name=call.name, output=CANCELLED_TEXT, reply_required=False
+            call_id=call.call_id,
+            name=call.name,
+            output=CANCELLED_TEXT,
+            reply_required=False,
+            created_at=created_at,
         )
         return DispatchResult(call, output)
     if outcome.error is not None:
-        return DispatchResult(call, FunctionCallOutput.from_exception(call, outcome.error))
+        output = FunctionCallOutput.from_exception(call, outcome.error, created_at=created_at)
+        return DispatchResult(call, output)
     split = _split_agents(outcome.value)
     if split is None:
-        return DispatchResult(call, FunctionCallOutput.from_value(call, outcome.value))
+        output = FunctionCallOutput.from_value(call, outcome.value, created_at=created_at)
+        return DispatchResult(call, output)
     agents, others = split
     if len(agents) > 1:
         output = FunctionCallOutput(
-            call_id=call.call_id, name=call.name, output=SEVERAL_AGENTS_TEXT, is_error=True
+            call_id=call.call_id,
+            name=call.name,
+            output=SEVERAL_AGENTS_TEXT,
+            is_error=True,
+            created_at=created_at,
         )
         return DispatchResult(call, output)
     rest: object = None if not others else others[0] if len(others) == 1 else others
-    output = FunctionCallOutput.from_value(call, rest)
+    output = FunctionCallOutput.from_value(call, rest, created_at=created_at)
     if rest is None:
         output = attrs.evolve(output, reply_required=False)
     return DispatchResult(call, output, handoff=agents[0])
 
 
-def final_output(call: FunctionCall, outcome: Outcome) -> FunctionCallOutput | None:
-    """Return the ``_final`` answer of a call that ended after an update, if any (EXE-9)."""
+def final_output(
+    call: FunctionCall, outcome: Outcome, *, created_at: float
+) -> FunctionCallOutput | None:
+    """Return the ``_final`` answer of a call that ended after an update, if any (EXE-9).
+
+    Its item is created at *created_at* (a reading of anyio's clock).
+    """
     final_id = f"{call.call_id}_final"
     if outcome.status is CallStatus.CANCELLED:
         return None
     if outcome.error is not None:
         if isinstance(outcome.error, StopResponse):
             return None
-        output = FunctionCallOutput.from_exception(call, outcome.error)
+        output = FunctionCallOutput.from_exception(call, outcome.error, created_at=created_at)
         return attrs.evolve(output, call_id=final_id)
     if outcome.value is None:
         return None
     if _split_agents(outcome.value) is not None:
         return FunctionCallOutput(
-            call_id=final_id, name=call.name, output=HANDOFF_AFTER_UPDATE_TEXT, is_error=True
+            call_id=final_id,
+            name=call.name,
+            output=HANDOFF_AFTER_UPDATE_TEXT,
+            is_error=True,
+            created_at=created_at,
         )
-    return attrs.evolve(FunctionCallOutput.from_value(call, outcome.value), call_id=final_id)
+    output = FunctionCallOutput.from_value(call, outcome.value, created_at=created_at)
+    return attrs.evolve(output, call_id=final_id)
 
 
 def ended_message(outcome: Outcome, *, updated: bool) -> tuple[CallStatus, str | None]:

@@ -117,9 +117,10 @@ class CallRegistry:
         Raises:
             ValueError: A call with the same id is running.
         """
-        if call.call_id in self._calls:
-            raise ValueError(f"a call with id {call.call_id!r} is already running")
-        self._calls[call.call_id] = call
+        call_id = call.call_id
+        if call_id in self._calls:
+            raise ValueError(f"a call with id {call_id!r} is already running")
+        self._calls[call_id] = call
 
     def discard(self, call_id: str) -> None:
         """Forget a call (no error if it is not registered)."""

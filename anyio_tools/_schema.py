@@ -15,6 +15,7 @@ from typing import Annotated, Any, Final, final
 
 import attrs
 import pydantic
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._chat import JSONValue
@@ -23,9 +24,11 @@ from ._docstrings import parse_docstring
 __all__ = [
     "CONFIRM_PARAM",
     "ArgumentModel",
+    "FieldsValidator",
     "add_confirm_param",
     "add_raw_confirm_param",
     "build_argument_model",
+    "fields_validator",
     "function_schema",
     "resolve_hints",
     "strict_schema",
@@ -242,6 +245,32 @@ def build_argument_model(
         summary=_summary(parameters),
         renames=renames,
     )
+
+
+FieldsValidator = Callable[[object], dict[str, Any]]
+"""Validates an argument object into the dict of field values, without building a model."""
+
+
+def fields_validator(model: type[BaseModel]) -> FieldsValidator | None:
+    """Return a validator of ``model``'s fields that skips building the model instance.
+
+    Validation (coercion, defaults, errors) is the model's own: the validator is built from
+    the model's core schema and configuration. Returns None when the schema has another
+    shape (models with shared definitions), where the model itself must validate.
+    """
+    schema: Any = getattr(model, "__pydantic_core_schema__", None)
+    if not isinstance(schema, dict) or schema.get("type") != "model":
+        return None
+    inner = schema.get("schema")
+    if not isinstance(inner, dict) or inner.get("type") != "model-fields":
+        return None
+    validate = pydantic_core.SchemaValidator(inner, schema.get("config")).validate_python
+
+    def validate_fields(data: object) -> dict[str, Any]:
+        fields: dict[str, Any] = validate(data)[0]
+        return fields
+
+    return validate_fields
 
 
 def _has_description(annotation: object) -> bool:

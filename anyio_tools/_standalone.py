@@ -13,7 +13,7 @@ import attrs
 from anyio import get_cancelled_exc_class
 
 from ._arguments import parse_arguments
-from ._chat import FunctionCall, FunctionCallOutput
+from ._chat import FunctionCall, FunctionCallOutput, current_time
 from ._context import RunContext
 from ._errors import InvalidArgumentsError, StopResponse, ToolError
 from ._outcomes import DispatchResult, Outcome, answer
@@ -58,5 +58,5 @@ async def run_tool(
     except Exception as exc:
         if not isinstance(exc, ToolError | StopResponse):
             logger.error("tool %s (call %s) raised", tool.name, call.call_id, exc_info=exc)
-        return answer(call, Outcome.of_error(exc))
-    return answer(call, Outcome.of_value(value))
+        return answer(call, Outcome.of_error(exc), created_at=current_time())
+    return answer(call, Outcome.of_value(value), created_at=current_time())

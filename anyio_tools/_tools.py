@@ -31,6 +31,7 @@ from ._schema import (
     add_confirm_param,
     add_raw_confirm_param,
     build_argument_model,
+    fields_validator,
     function_schema,
     resolve_hints,
     strict_schema,
@@ -210,7 +211,15 @@ class FunctionTool(_BoundTool, Generic[P, R]):
     Calling it directly calls the function (a confirm argument, if passed, is dropped).
     """
 
-    __slots__ = ("_ctx_param", "_info", "_model", "_renames", "_schemas", "_validate")
+    __slots__ = (
+        "_ctx_param",
+        "_info",
+        "_model",
+        "_renames",
+        "_schemas",
+        "_validate",
+        "_validate_fields",
+    )
 
     def __init__(
         self,
@@ -230,6 +239,8 @@ class FunctionTool(_BoundTool, Generic[P, R]):
         self._attr_name = None
         self._renames = model.renames
         self._validate = model.model.__pydantic_validator__.validate_python
+        # Unkeyed calls need only the field values, not a model instance.
+        self._validate_fields = None if _keyed(info) else fields_validator(model.model)
         parameters = model.parameters
         if info.on_duplicate is DuplicateMode.CONFIRM:
             parameters = add_confirm_param(parameters)
@@ -299,19 +310,24 @@ class FunctionTool(_BoundTool, Generic[P, R]):
         info = self._info
         plans = self._model.null_plan
         data = strip_nulls(arguments, self._model.model, plans) if plans else arguments
+        validate_fields = self._validate_fields
         try:
-            validated = self._validate(data)
+            if validate_fields is not None:
+                validated = None
+                kwargs = validate_fields(data)
+            else:
+                validated = self._validate(data)
+                kwargs = validated.__dict__
         except pydantic.ValidationError as exc:
             error = InvalidArgumentsError(
                 info.name, describe_validation_error(exc, self._model.summary)
             )
             key = (info.name, canonical_json(arguments)) if _keyed(info) else info.unkeyed
             return PreparedArguments(None, error, confirm, key)
-        kwargs: dict[str, Any] = validated.__dict__
         if self._renames:
             kwargs = {self._renames.get(k, k): v for k, v in kwargs.items()}
         key = info.unkeyed
-        if _keyed(info):
+        if validated is not None and _keyed(info):
             try:
                 dumped = validated.model_dump(mode="json")
                 key = (info.name, canonical_json(dumped))
