@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import BaseModel
 
 from anyio_tools import InvalidArgumentsError, ToolError, function_tool, parse_arguments
 from anyio_tools._arguments import canonical_json
@@ -103,3 +104,85 @@ def test_invalid_arguments_fall_back_to_the_raw_key() -> None:
     assert first.error is not None
     assert first.key == second.key
     assert first.key[1] is not None
+
+
+# -- the fast paths of 2026-11-25 behave like the general ones ---------------------------
+
+
+class Leg(BaseModel):
+    origin: str
+    stops: int = 0
+
+
+async def _plan(schema: str, count: int = 2, legs: list[Leg] | None = None) -> str:
+    """Plan."""
+    return schema
+
+
+plan_unkeyed = function_tool(name="plan")(_plan)
+plan_keyed = function_tool(name="plan", on_duplicate="reject", duplicate_scope="name_and_args")(
+    _plan
+)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"schema": "a"}, {"schema": "a", "count": 2, "legs": None}),
+        ({"schema": "a", "count": "3"}, {"schema": "a", "count": 3, "legs": None}),
+        ({"schema": "a", "count": None}, {"schema": "a", "count": 2, "legs": None}),
+        (
+            {"schema": "a", "legs": [{"origin": "CDG", "stops": None}]},
+            {"schema": "a", "count": 2, "legs": [Leg(origin="CDG")]},
+        ),
+        ({"schema": 5}, None),
+        ({"schema": "a", "count": "many"}, None),
+        ({"schema": "a", "extra": 1}, None),
+        ({}, None),
+    ],
+)
+def test_unkeyed_validation_matches_the_model(
+    arguments: dict[str, object], expected: dict[str, object] | None
+) -> None:
+    """DEC-8: a tool without a duplicate key validates into the same values and errors as one
+    with a key (which builds the pydantic model); a renamed parameter keeps its name."""
+    fast = plan_unkeyed.prepare(dict(arguments))
+    model = plan_keyed.prepare(dict(arguments))
+    assert fast.arguments == model.arguments == expected
+    if expected is None:
+        assert fast.error is not None
+        assert model.error is not None
+        assert fast.error.message == model.error.message
+    else:
+        assert fast.error is None
+
+
+def test_unkeyed_tools_take_the_fields_validator() -> None:
+    """The fast path is in use for a plain signature (a pydantic upgrade could change that)."""
+    from anyio_tools._schema import fields_validator
+
+    assert fields_validator(plan_unkeyed._model.model) is not None
+    assert fields_validator(BaseModel) is None  # no fields schema to reuse
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": 1}', ' {"a": 1}', '{"a": 1}\n', '\t{"a": [1, {"b": null}]}  ', '{"a": "x y"}'],
+)
+def test_json_that_fills_the_text_parses_unrepaired(text: str) -> None:
+    """EXE-3: valid JSON, with or without surrounding whitespace, is taken as it is."""
+    import json
+
+    parsed = parse_arguments("t", text)
+    assert parsed.value == json.loads(text)
+    assert parsed.text == text
+    assert parsed.repaired is False
+
+
+def test_json_with_extra_data_goes_to_repair() -> None:
+    """EXE-3: text after the object makes the input malformed: repaired when one object can be
+    recovered, refused with a typed error otherwise."""
+    parsed = parse_arguments("t", '{"a": 1} x')
+    assert (parsed.value, parsed.text, parsed.repaired) == ({"a": 1}, '{"a": 1}', True)
+    with pytest.raises(InvalidArgumentsError, match="could not be repaired into an object"):
+        parse_arguments("t", '{"a": 1}{"b": 2}')
