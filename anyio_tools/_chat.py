@@ -257,6 +257,10 @@ ChatItem: TypeAlias = ChatMessage | FunctionCall | FunctionCallOutput | AgentHan
 _ITEM_TYPES: Final = (ChatMessage, FunctionCall, FunctionCallOutput, AgentHandoff)
 
 
+def _sort_key(item: ChatItem) -> tuple[float, int]:
+    return (item.created_at, item.seq)
+
+
 @final
 class ChatContext:
     """An ordered list of chat items: what an LLM sees, or a session's history.
@@ -269,13 +273,12 @@ class ChatContext:
         items: Initial items, put in key order.
     """
 
-    __slots__ = ("_by_id", "_items", "_keys")
+    __slots__ = ("_by_id", "_items")
 
     def __init__(self, items: Iterable[ChatItem] = ()) -> None:
         self._items: list[ChatItem] = []
-        self._keys: list[tuple[float, int]] = []
         self._by_id: dict[str, ChatItem] = {}
-        self.insert(sorted(items, key=lambda item: item.sort_key))
+        self.insert(sorted(items, key=_sort_key))
 
     @property
     def items(self) -> Sequence[ChatItem]:
@@ -312,7 +315,7 @@ class ChatContext:
         item = self._by_id.get(item_id)
         if item is None:
             raise KeyError(f"no item with id {item_id!r} in this chat context")
-        position = bisect.bisect_left(self._keys, item.sort_key)
+        position = bisect.bisect_left(self._items, _sort_key(item), key=_sort_key)
         while self._items[position] is not item:
             position += 1
         return position
@@ -325,20 +328,23 @@ class ChatContext:
         if not isinstance(items, list | tuple):
             items = (items,) if isinstance(items, _ITEM_TYPES) else list(items)
         by_id = self._by_id
-        keys = self._keys
+        listed = self._items
         for item in items:
             item_id = item.id
             if item_id in by_id:
                 continue
-            key = (item.created_at, item.seq)
             by_id[item_id] = item
-            if not keys or key >= keys[-1]:  # the common case: at the end, O(1)
-                self._items.append(item)
-                keys.append(key)
-            else:
-                position = bisect.bisect_right(keys, key)
-                self._items.insert(position, item)
-                keys.insert(position, key)
+            if listed:
+                last = listed[-1]
+                # The common case, at the end in O(1): a key no smaller than the last one.
+                created_at = item.created_at
+                if created_at < last.created_at or (
+                    created_at == last.created_at and item.seq < last.seq
+                ):
+                    position = bisect.bisect_right(listed, _sort_key(item), key=_sort_key)
+                    listed.insert(position, item)
+                    continue
+            listed.append(item)
 
     def add_message(
         self, role: ChatRole, content: str, *, interrupted: bool = False
@@ -352,6 +358,5 @@ class ChatContext:
         """Return an independent context with the same items (the items are immutable)."""
         clone = ChatContext()
         clone._items = list(self._items)
-        clone._keys = list(self._keys)
         clone._by_id = dict(self._by_id)
         return clone

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from anyio_tools import (
     GENERIC_ERROR_TEXT,
@@ -37,6 +39,32 @@ def test_insert_keeps_creation_order_and_is_idempotent() -> None:
     copy.add_message("assistant", "d")
     assert len(ctx.items) == 3
     assert len(copy.items) == 4
+
+
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.0]), st.integers(0, 3)), max_size=4),
+        max_size=8,
+    )
+)
+def test_insert_orders_like_a_stable_sort(batches: list[list[tuple[float, int]]]) -> None:
+    """UPD-9: whatever the order of inserts, the context reads as the items stably sorted by
+    ``(created_at, seq)``: an item goes after every item with a smaller or equal key;
+    ``index()`` finds each item, and duplicates (same id) are ignored."""
+    ctx = ChatContext()
+    inserted: list[ChatMessage] = []
+    for batch in batches:
+        items = [
+            ChatMessage(role="user", content=f"{at}/{seq}", created_at=at, seq=seq)
+            for at, seq in batch
+        ]
+        ctx.insert(items)
+        inserted.extend(items)
+        if items:
+            ctx.insert(items[0])  # again: nothing changes
+    assert list(ctx.items) == sorted(inserted, key=lambda item: item.sort_key)
+    for item in inserted:
+        assert ctx.items[ctx.index(item.id)] is item
 
 
 def test_outputs_from_values_and_exceptions() -> None:
