@@ -15,7 +15,14 @@ from typing import Generic, Protocol, TypeAlias, TypeVar, final
 import anyio
 from anyio.lowlevel import checkpoint
 
-from ._chat import Clock, FunctionCall, FunctionCallOutput, current_time
+from ._chat import (
+    Clock,
+    FunctionCall,
+    FunctionCallOutput,
+    current_time,
+    new_call_item,
+    new_output,
+)
 from ._filler import FillerScheduler, FillerSource, check_filler_args
 from ._host import Conversation, ReplyTarget, SessionHandle, TurnHandle
 from ._options import ToolOptions, UpdatePromptArgs, render
@@ -359,11 +366,6 @@ class RunContext(Generic[UserdataT]):
 def _update_pair(call: FunctionCall, entry_id: str, text: str, now: float) -> UpdatePair:
     # UPD-4: a copy of the metadata, so later changes to the call's metadata do not leak in.
     # One clock reading for both items: their sequence numbers order them (INV-6).
-    item = FunctionCall(
-        call_id=entry_id,
-        name=call.name,
-        arguments=call.arguments,
-        extra=dict(call.extra),
-        created_at=now,
-    )
-    return item, FunctionCallOutput(call_id=entry_id, name=call.name, output=text, created_at=now)
+    name = call.name
+    item = new_call_item(entry_id, name, call.arguments, dict(call.extra), now)
+    return item, new_output(entry_id, name, text, now)

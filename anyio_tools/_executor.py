@@ -29,7 +29,14 @@ from anyio.lowlevel import checkpoint
 
 from ._arguments import parse_arguments
 from ._calls import Call, current_call
-from ._chat import Clock, FunctionCall, FunctionCallOutput, current_time, running_backend
+from ._chat import (
+    Clock,
+    FunctionCall,
+    FunctionCallOutput,
+    current_time,
+    new_call_item,
+    running_backend,
+)
 from ._context import RunContext, UpdatePair
 from ._deliverer import Deliverer
 from ._duplicates import decide
@@ -423,12 +430,8 @@ class ToolExecutor(AsyncContextManagerMixin):
             # INV-6: the call item is created first (a lower sequence number at the same clock
             # reading), so it sorts before its output.
             now = self._clock()
-            final_item = FunctionCall(
-                call_id=f"{item.call_id}_final",
-                name=item.name,
-                arguments=item.arguments,
-                extra=dict(item.extra),
-                created_at=now,
+            final_item = new_call_item(
+                f"{item.call_id}_final", item.name, item.arguments, dict(item.extra), now
             )
             final = final_output(item, outcome, created_at=now)
             if final is not None:

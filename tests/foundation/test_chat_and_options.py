@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -120,3 +121,41 @@ def test_tool_handling_rejects_unknown_keys() -> None:
     with pytest.raises(ValueError, match="unknown tool_handling key 'async'"):
         ToolOptions.from_tool_handling({"async": {}})
     assert ToolOptions.from_tool_handling(None) is None
+
+
+def test_fast_item_constructors_build_what_init_builds() -> None:
+    """CON-6: the executor's fast constructors give items equal, field for field, to the
+    classes' own ``__init__``, with fresh ids and growing sequence numbers."""
+    from anyio_tools._chat import new_call_item, new_output
+
+    extra: dict[str, object] = {"non_blocking": True}
+    call = new_call_item("c1", "book", '{"a": 1}', extra, 2.5)  # type: ignore[arg-type]
+    assert call == FunctionCall(
+        call_id="c1",
+        name="book",
+        arguments='{"a": 1}',
+        extra={"non_blocking": True},
+        id=call.id,
+        created_at=2.5,
+        seq=call.seq,
+    )
+    output = new_output("c1", "book", "done", 3.0, is_error=True, reply_required=False)
+    assert output == FunctionCallOutput(
+        call_id="c1",
+        name="book",
+        output="done",
+        is_error=True,
+        reply_required=False,
+        id=output.id,
+        created_at=3.0,
+        seq=output.seq,
+    )
+    plain = FunctionCallOutput(call_id="c2", name="book", output="x")
+    again = new_output("c2", "book", "x", 0.0)
+    assert (plain.is_error, plain.reply_required) == (again.is_error, again.reply_required)
+    assert call.id.startswith("fc_")
+    assert output.id.startswith("fco_")
+    assert len({call.id, output.id, plain.id, again.id}) == 4
+    assert call.seq < output.seq < plain.seq < again.seq
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        output.output = "changed"  # type: ignore[misc]
