@@ -7,16 +7,17 @@ call only keeps state and forwards.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from typing import Any, Protocol, final
 
 import anyio
 from anyio import TaskHandle
 
-from ._chat import Clock, FunctionCall
+from ._chat import FunctionCall
 from ._context import RunContext, UpdatePair
 from ._host import TurnHandle
+from ._loop import Loop
 from ._options import ToolOptions
 from ._outcomes import DispatchResult
 from ._tools import Tool
@@ -82,12 +83,11 @@ class Call:
         call: FunctionCall,
         arguments_value: dict[str, Any] | None,
         key: tuple[str, str | None],
-        clock: Clock,
-        checkpoint: Callable[[], Awaitable[None]],
+        loop: Loop,
     ) -> None:
         self._owner = owner
-        self.clock = clock
-        self.checkpoint = checkpoint
+        self.clock = loop.clock
+        self.checkpoint = loop.checkpoint
         self.options = owner.options
         self.tool = tool
         self.ctx = ctx
@@ -95,7 +95,7 @@ class Call:
         self.arguments_value = arguments_value
         self.key = key
         self.cancellable = tool.info.cancellable
-        self.released: anyio.Event | None = anyio.Event()
+        self.released: anyio.Event | None = loop.new_event()
         self.answer: DispatchResult | None = None  # handed to the dispatcher, then forgotten
         self.answered = False
         self.handle: TaskHandle[None] | None = None

@@ -15,9 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Final, Literal, TypeAlias, final
 
 import anyio
-import anyio.lowlevel
 import attrs
-from anyio.abc import AsyncBackend
 
 from ._errors import StopResponse, ToolError
 from ._values import GENERIC_ERROR_TEXT, UNUSABLE_VALUE_TEXT, value_text
@@ -54,11 +52,6 @@ def current_time() -> float:
 
 Clock: TypeAlias = Callable[[], float]
 """Reads a clock: anyio's, for ``created_at``."""
-
-
-def running_backend() -> type[AsyncBackend]:
-    """Return anyio's backend class for the running event loop (public ``anyio.abc`` API)."""
-    return anyio.lowlevel.current_token().backend_class
 
 
 def _next_seq() -> int:

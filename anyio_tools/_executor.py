@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, final
 
@@ -29,14 +29,7 @@ from anyio.lowlevel import checkpoint
 
 from ._arguments import parse_arguments
 from ._calls import Call, current_call
-from ._chat import (
-    Clock,
-    FunctionCall,
-    FunctionCallOutput,
-    current_time,
-    new_call_item,
-    running_backend,
-)
+from ._chat import FunctionCall, FunctionCallOutput, new_call_item
 from ._context import RunContext, UpdatePair
 from ._deliverer import Deliverer
 from ._duplicates import decide
@@ -44,6 +37,7 @@ from ._errors import ExecutorClosedError, InvalidArgumentsError, StopResponse, T
 from ._events import CallEnded, CallStarted, CallStatus, CallUpdated, DropReason
 from ._host import ToolHost, emit_safely
 from ._info import DuplicateMode
+from ._loop import ANY_LOOP, Loop
 from ._options import AsyncToolOptions, ToolOptions
 from ._outcomes import (
     CANCELLED_OUTCOME,
@@ -141,8 +135,7 @@ class ToolExecutor(AsyncContextManagerMixin):
             host, self._options, closed_reason=closed_reason, close_timeout=close_timeout
         )
         self._calls: dict[str, Call] = {}
-        self._clock: Clock = current_time  # the loop's own clock once entered
-        self._checkpoint: Callable[[], Awaitable[None]] = checkpoint  # the loop's own, ditto
+        self._loop = ANY_LOOP  # the running loop's own hooks once entered
         self._all_ended: anyio.Event | None = None
         self._gate = anyio.Lock(fast_acquire=True)
         self._state = ExecutorState.NEW
@@ -209,11 +202,7 @@ class ToolExecutor(AsyncContextManagerMixin):
         try:
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
-                # Looked up once here; anyio's module-level functions look the backend up
-                # on every call, which shows on the per-update path.
-                backend = running_backend()
-                self._clock = backend.current_time
-                self._checkpoint = backend.checkpoint
+                self._loop = Loop.running()
                 self._state = ExecutorState.OPEN
                 self._deliverer.open()
                 self._deliver_task = task_group.start_soon(
@@ -390,7 +379,7 @@ class ToolExecutor(AsyncContextManagerMixin):
             return _error_answer(item, CLOSING_TEXT)
         if item.call_id in self._registry:
             return _error_answer(item, f"a call with id `{item.call_id}` is already running")
-        call = Call(self, tool, ctx, item, arguments, key, self._clock, self._checkpoint)
+        call = Call(self, tool, ctx, item, arguments, key, self._loop)
         if error is not None:
             call.arguments_value = None
         self._registry.add(call)
@@ -425,11 +414,11 @@ class ToolExecutor(AsyncContextManagerMixin):
         # Sync, in the call's finally (SC-8): answer or final entry, registries, end event.
         item = call.call
         if not call.answered:
-            call.release(answer(item, outcome, created_at=self._clock()))
+            call.release(answer(item, outcome, created_at=self._loop.clock()))
         elif outcome.status is not CallStatus.CANCELLED:  # a cancelled call has no final entry
             # INV-6: the call item is created first (a lower sequence number at the same clock
             # reading), so it sorts before its output.
-            now = self._clock()
+            now = self._loop.clock()
             final_item = new_call_item(
                 f"{item.call_id}_final", item.name, item.arguments, dict(item.extra), now
             )
