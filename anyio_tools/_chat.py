@@ -171,12 +171,7 @@ class FunctionCallOutput:
             created_at: The creation time; anyio's clock is read when omitted.
         """
         now = current_time() if created_at is None else created_at
-        if value is None:
-            return new_output(call.call_id, call.name, "", now, reply_required=False)
-        text = value_text(value)
-        if text is None:
-            return new_output(call.call_id, call.name, UNUSABLE_VALUE_TEXT, now, is_error=True)
-        return new_output(call.call_id, call.name, text, now)
+        return output_for_value(call.call_id, call.name, value, now)
 
     @classmethod
     def from_exception(
@@ -194,13 +189,7 @@ class FunctionCallOutput:
             created_at: The creation time; anyio's clock is read when omitted.
         """
         now = current_time() if created_at is None else created_at
-        if isinstance(exc, StopResponse):
-            text, is_error, reply_required = "", False, False
-        elif isinstance(exc, ToolError):
-            text, is_error, reply_required = exc.message, True, True
-        else:
-            text, is_error, reply_required = GENERIC_ERROR_TEXT, True, True
-        return new_output(call.call_id, call.name, text, now, is_error, reply_required)
+        return output_for_exception(call.call_id, call.name, exc, now)
 
 
 # -- fast construction on the hot path ----------------------------------------------------
@@ -265,6 +254,29 @@ def new_output(
     s_created_at(item, created_at)
     s_seq(item, next(_seq))
     return item
+
+
+def output_for_value(
+    call_id: str, name: str, value: object, created_at: float
+) -> FunctionCallOutput:
+    """The output `FunctionCallOutput.from_value` builds, under any call id."""
+    if value is None:
+        return new_output(call_id, name, "", created_at, reply_required=False)
+    text = value_text(value)
+    if text is None:
+        return new_output(call_id, name, UNUSABLE_VALUE_TEXT, created_at, is_error=True)
+    return new_output(call_id, name, text, created_at)
+
+
+def output_for_exception(
+    call_id: str, name: str, exc: BaseException, created_at: float
+) -> FunctionCallOutput:
+    """The output `FunctionCallOutput.from_exception` builds, under any call id."""
+    if isinstance(exc, StopResponse):
+        return new_output(call_id, name, "", created_at, reply_required=False)
+    if isinstance(exc, ToolError):
+        return new_output(call_id, name, exc.message, created_at, is_error=True)
+    return new_output(call_id, name, GENERIC_ERROR_TEXT, created_at, is_error=True)
 
 
 @final

@@ -399,7 +399,7 @@ class ToolExecutor(AsyncContextManagerMixin):
                 raise error
             value = await call.invoke()
             if call.cancel_reason is None:
-                outcome = Outcome(CallStatus.DONE, value)
+                outcome = Outcome.of_value(value)
         except get_cancelled_exc_class():
             raise
         except Exception as exc:

@@ -10,7 +10,7 @@ from typing import Final, final
 
 import attrs
 
-from ._chat import FunctionCall, FunctionCallOutput
+from ._chat import FunctionCall, FunctionCallOutput, output_for_exception, output_for_value
 from ._errors import StopResponse
 from ._events import CallStatus
 from ._values import (
@@ -69,11 +69,6 @@ class Outcome:
         status = CallStatus.DONE if isinstance(error, StopResponse) else CallStatus.ERROR
         return cls(status, None, error)
 
-    @classmethod
-    def cancelled(cls) -> Outcome:
-        """The call was cancelled."""
-        return CANCELLED_OUTCOME
-
 
 _PLAIN: Final = frozenset({str, int, float, bool, type(None), dict})
 
@@ -125,9 +120,7 @@ def answer(call: FunctionCall, outcome: Outcome, *, created_at: float) -> Dispat
         )
         return DispatchResult(call, output)
     rest: object = None if not others else others[0] if len(others) == 1 else others
-    output = FunctionCallOutput.from_value(call, rest, created_at=created_at)
-    if rest is None:
-        output = attrs.evolve(output, reply_required=False)
+    output = FunctionCallOutput.from_value(call, rest, created_at=created_at)  # None: no reply
     return DispatchResult(call, output, handoff=agents[0])
 
 
@@ -144,8 +137,7 @@ def final_output(
     if outcome.error is not None:
         if isinstance(outcome.error, StopResponse):
             return None
-        output = FunctionCallOutput.from_exception(call, outcome.error, created_at=created_at)
-        return attrs.evolve(output, call_id=final_id)
+        return output_for_exception(final_id, call.name, outcome.error, created_at)
     if outcome.value is None:
         return None
     if _split_agents(outcome.value) is not None:
@@ -156,8 +148,7 @@ def final_output(
             is_error=True,
             created_at=created_at,
         )
-    output = FunctionCallOutput.from_value(call, outcome.value, created_at=created_at)
-    return attrs.evolve(output, call_id=final_id)
+    return output_for_value(final_id, call.name, outcome.value, created_at)
 
 
 def ended_message(outcome: Outcome, *, updated: bool) -> tuple[CallStatus, str | None]:
