@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._arguments import ParsedArguments, parse_arguments
 from ._builtins import RunningCallTools
+from ._calls import CallHandle
 from ._chat import (
     AgentHandoff,
     ChatContext,
@@ -18,6 +19,7 @@ from ._context import RunContext, UpdatePair
 from ._duplicates import CANCEL_TOOL_NAME, LIST_TOOL_NAME
 from ._errors import (
     ActivityClosedError,
+    CallRefusedError,
     ExecutorClosedError,
     InvalidArgumentsError,
     SessionClosedError,
@@ -47,7 +49,7 @@ from ._options import (
     ToolOptions,
     UpdatePromptArgs,
 )
-from ._outcomes import DispatchResult
+from ._outcomes import CallResult, DispatchResult
 from ._registry import CallRegistry, RunningCall
 from ._schema import CONFIRM_PARAM
 from ._standalone import run_tool
@@ -66,7 +68,10 @@ __all__ = [
     "AgentHandoff",
     "AsyncToolOptions",
     "CallEnded",
+    "CallHandle",
+    "CallRefusedError",
     "CallRegistry",
+    "CallResult",
     "CallStarted",
     "CallStatus",
     "CallUpdated",

@@ -1,28 +1,31 @@
-"""One admitted call as its executor tracks it (SPEC CON-7, CTX-9, CAN-1, EXE-6).
+"""One admitted call: the handle its caller holds and the record its executor keeps (SPEC
+CON-7, CTX-9, CAN-1, EXE-6, EXE-13; issue #11).
 
-A `Call` is the registry record, the context's binding to its executor, and the place where
-the dispatcher waits for the call's first answer. Its owner (the executor) does the work; the
-call only keeps state and forwards.
+A `CallHandle` is the one object a call is. The executor that admitted it does the work (runs
+the tool, turns its end into an outcome, delivers its updates); the handle keeps the call's
+state and lets its caller wait for the first answer, follow every update, await the final
+result, or cancel it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Protocol, final
 
 import anyio
 from anyio import TaskHandle
 
-from ._chat import FunctionCall
+from ._chat import Clock, FunctionCall
 from ._context import RunContext, UpdatePair
+from ._events import CallStatus, CallUpdated
 from ._host import TurnHandle
 from ._loop import Loop
 from ._options import ToolOptions
-from ._outcomes import DispatchResult
+from ._outcomes import CallResult, DispatchResult, Outcome
 from ._tools import Tool
 
-__all__ = ["Call", "CallOwner", "current_call"]
+__all__ = ["Call", "CallHandle", "CallOwner", "current_call"]
 
 
 class CallOwner(Protocol):
@@ -33,7 +36,7 @@ class CallOwner(Protocol):
         """The executor's templates."""
         ...
 
-    def on_update(self, call: Call, entry_id: str, message: str, pair: UpdatePair) -> None:
+    def on_update(self, call: CallHandle, entry_id: str, message: str, pair: UpdatePair) -> None:
         """Take an update the call's tool made."""
         ...
 
@@ -46,19 +49,26 @@ class CallOwner(Protocol):
         """How many deferred updates were accepted so far."""
         ...
 
-    async def cancel_call(self, call: Call, reason: str) -> bool:
+    async def cancel_call(self, call: CallHandle, reason: str) -> bool:
         """Cancel the call and wait for its end; False if it had already ended."""
         ...
 
 
 @final
-class Call:
-    """An admitted call: its tool, context, arguments, task and first answer."""
+class CallHandle:
+    """One tool call admitted by a `ToolExecutor`, from its start to its end.
+
+    ``ToolExecutor.start()`` returns it. The call runs in a task of the executor; the handle
+    lets its holder wait for the call's first answer (`answer`), follow its progress updates
+    (`updates`), wait for its final result (`result`) and cancel it (`cancel`).
+    """
 
     __slots__ = (
         "__weakref__",
         "_owner",
-        "answer",
+        "_update_events",
+        "_update_wakeup",
+        "answer_value",
         "answered",
         "arguments_value",
         "call",
@@ -67,10 +77,11 @@ class Call:
         "checkpoint",
         "clock",
         "ctx",
-        "handle",
         "key",
         "options",
+        "outcome",
         "released",
+        "task",
         "tool",
         "updated",
     )
@@ -86,8 +97,8 @@ class Call:
         loop: Loop,
     ) -> None:
         self._owner = owner
-        self.clock = loop.clock
-        self.checkpoint = loop.checkpoint
+        self.clock: Clock = loop.clock
+        self.checkpoint: Callable[[], Awaitable[None]] = loop.checkpoint
         self.options = owner.options
         self.tool = tool
         self.ctx = ctx
@@ -95,21 +106,29 @@ class Call:
         self.arguments_value = arguments_value
         self.key = key
         self.cancellable = tool.info.cancellable
-        self.released: anyio.Event | None = loop.new_event()
-        self.answer: DispatchResult | None = None  # handed to the dispatcher, then forgotten
+        self.released: anyio.Event = loop.new_event()
+        self.answer_value: DispatchResult | None = None
         self.answered = False
-        self.handle: TaskHandle[None] | None = None
+        self.task: TaskHandle[None] | None = None
         self.updated = False
         self.cancel_reason: str | None = None
+        self.outcome: Outcome | None = None  # set once, when the call ends
+        self._update_events: list[CallUpdated] | None = None
+        self._update_wakeup: anyio.Event | None = None
 
     def __repr__(self) -> str:
-        return f"<Call {self.call.name} call_id={self.call.call_id!r}>"
+        return f"<CallHandle {self.call.name} call_id={self.call.call_id!r} {self.status.value}>"
 
-    # -- RegisteredCall ---------------------------------------------------------------------
+    # -- public -----------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The call's id."""
+        return self.call.call_id
 
     @property
     def call_id(self) -> str:
-        """The call's id."""
+        """The call's id (the same as `id`)."""
         return self.call.call_id
 
     @property
@@ -119,12 +138,18 @@ class Call:
 
     @property
     def arguments(self) -> str:
-        """The arguments as JSON text."""
+        """The arguments as JSON text (repaired when the LLM's text was not valid JSON)."""
         return self.call.arguments
 
     @property
+    def status(self) -> CallStatus:
+        """``running`` until the call ends, then ``done``, ``error`` or ``cancelled``."""
+        outcome = self.outcome
+        return CallStatus.RUNNING if outcome is None else outcome.status
+
+    @property
     def non_blocking(self) -> bool:
-        """Whether the call was released by an update."""
+        """Whether the call answered with a progress update and went on in the background."""
         return self.updated
 
     @property
@@ -132,7 +157,75 @@ class Call:
         """The turn that made the call, if its context has one."""
         return self.ctx.turn
 
-    async def cancel(self) -> bool:
+    async def answer(self) -> DispatchResult:
+        """Wait for the call's first answer: its first update, or its end.
+
+        Blocks until the tool calls ``ctx.update()`` for the first time or ends (returns,
+        raises or is cancelled). Cancelling the wait cancels nothing else.
+
+        Returns:
+            What the LLM sees for the call now, and the call item to record.
+        """
+        await self.released.wait()
+        answer = self.answer_value
+        assert answer is not None  # set before the event
+        return answer
+
+    async def updates(self) -> AsyncIterator[CallUpdated]:
+        """Iterate over every update of the call, in order, ending when the call ends.
+
+        Updates made before the iteration started come first. Each step is a checkpoint;
+        cancelling the iteration cancels nothing else.
+
+        Yields:
+            One `CallUpdated` per ``ctx.update()`` of the tool (its entry id and message).
+        """
+        index = 0
+        while True:
+            events = self._update_events
+            if events is not None and index < len(events):
+                await self.checkpoint()
+                index += 1
+                yield events[index - 1]
+                continue
+            if self.outcome is not None:
+                await self.checkpoint()
+                return
+            if self._update_wakeup is None:
+                self._update_wakeup = anyio.Event()
+            await self._update_wakeup.wait()
+
+    async def result(self) -> CallResult:
+        """Wait until the call ended and return how.
+
+        Cancelling the wait cancels nothing else (use `cancel` for that).
+
+        Returns:
+            The status, the value or the exception, the text the LLM sees for the end, and
+            the cancellation's reason.
+        """
+        task = self.task
+        assert task is not None  # a call's task is started at admission
+        await task.wait()
+        outcome = self.outcome
+        assert outcome is not None  # set in the task's finally
+        return outcome.result(self.call.call_id)
+
+    def cancel(self, reason: str = "cancelled by its caller") -> None:
+        """Cancel the call (no effect once it ended); does not wait (see `result`).
+
+        This cancels any call, including one whose tool is not flagged cancellable: it is
+        meant for the program that started the call. The LLM's cancel tool still refuses
+        those.
+
+        Args:
+            reason: Why, as `CallResult.reason` reports it.
+        """
+        self.request_cancel(reason)
+
+    # -- RegisteredCall ---------------------------------------------------------------------
+
+    async def cancel_and_wait(self) -> bool:
         """Cancel the call and wait for its end; False if it had already ended."""
         return await self._owner.cancel_call(self, "cancelled on request")
 
@@ -147,22 +240,42 @@ class Call:
         owner = self._owner
         await owner.wait_updates_settled(owner.accepted_updates)
 
-    # -- lifecycle --------------------------------------------------------------------------
+    # -- executor side ----------------------------------------------------------------------
+
+    def record_update(self, event: CallUpdated) -> None:
+        """Keep an update for `updates` and wake its iterators."""
+        if self._update_events is None:
+            self._update_events = [event]
+        else:
+            self._update_events.append(event)
+        self._wake_iterators()
+
+    def _wake_iterators(self) -> None:
+        wakeup = self._update_wakeup
+        if wakeup is not None:
+            self._update_wakeup = None
+            wakeup.set()
 
     def release(self, answer: DispatchResult) -> None:
-        """Give the dispatcher its answer (only the first one counts)."""
+        """Give the call's first answer (only the first one counts)."""
         if not self.answered:
             self.answered = True
-            self.answer = answer
-            if self.released is not None:
-                self.released.set()
+            self.answer_value = answer
+            self.released.set()
+
+    def end(self, outcome: Outcome) -> None:
+        """Record how the call ended (once) and wake whoever iterates its updates."""
+        self.outcome = outcome
+        self._wake_iterators()
 
     def request_cancel(self, reason: str) -> None:
         """Cancel the call's task (no effect once it ended)."""
+        if self.outcome is not None:
+            return
         if self.cancel_reason is None:
             self.cancel_reason = reason
-        if self.handle is not None:
-            self.handle.cancel()
+        if self.task is not None:
+            self.task.cancel()
 
     def invoke(self) -> Awaitable[Any]:
         """Start the tool's function on the validated arguments (the call forgets them)."""
@@ -171,9 +284,13 @@ class Call:
 
     async def wait_ended(self) -> None:
         """Wait until the call's task finished (its end event was emitted)."""
-        assert self.handle is not None, "a call's task is started at admission"
-        await self.handle.wait()
+        task = self.task
+        assert task is not None, "a call's task is started at admission"
+        await task.wait()
 
 
-current_call: ContextVar[Call | None] = ContextVar("anyio_tools_current_call", default=None)
+Call = CallHandle
+"""The executor's name for a `CallHandle`."""
+
+current_call: ContextVar[CallHandle | None] = ContextVar("anyio_tools_current_call", default=None)
 """The call whose tool body the current code runs in, if any (CTX-9)."""

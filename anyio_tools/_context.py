@@ -357,6 +357,18 @@ class RunContext(Generic[UserdataT]):
         if function_call is not None:
             self._function_call = function_call
 
+    def check_unbound(self) -> None:
+        """Raise unless the context can still be bound to a call (done by the executor).
+
+        Raises:
+            RuntimeError: The context is bound to a call already, or its call ended.
+        """
+        if self._binding is not None or self._detached:
+            raise RuntimeError(
+                f"the context of call {self.call_id!r} is already bound to an executor; "
+                "build a new RunContext for each call"
+            )
+
     def detach(self) -> None:
         """Detach the executor once the call ended; later updates are only recorded."""
         self._binding = None

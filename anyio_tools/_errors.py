@@ -7,6 +7,7 @@ Hierarchy::
     │   ├── InvalidArgumentsError   the LLM's arguments could not be parsed or validated
     │   └── UnknownToolError        the LLM named a tool that is not available
     ├── StopResponse                a tool ends its turn without a reply (not a failure)
+    ├── CallRefusedError            ToolExecutor.start() did not admit a call; the LLM's answer
     └── RuntimeError
         ├── ExecutorClosedError     our object was used outside its lifetime (your code)
         └── ActivityClosedError     what we waited for closed first (the conversation moved on)
@@ -17,10 +18,14 @@ Bad values given to the API raise the built-in ``ValueError`` or ``TypeError`` a
 
 from __future__ import annotations
 
-from typing import final
+from typing import TYPE_CHECKING, final
+
+if TYPE_CHECKING:
+    from ._outcomes import DispatchResult
 
 __all__ = [
     "ActivityClosedError",
+    "CallRefusedError",
     "ExecutorClosedError",
     "InvalidArgumentsError",
     "SessionClosedError",
@@ -46,8 +51,18 @@ class ToolError(Exception):
 
     @property
     def message(self) -> str:
-        """The text the LLM sees."""
-        return str(self.args[0])
+        """The text the LLM sees.
+
+        A subclass that did not pass a message to ``ToolError.__init__`` shows its first
+        argument, or its class name when it has none (or when that argument's ``str()``
+        fails).
+        """
+        if not self.args:
+            return type(self).__name__
+        try:
+            return str(self.args[0])
+        except Exception:  # noqa: BLE001 - a broken message must not break the call's end
+            return type(self).__name__
 
 
 @final
@@ -91,6 +106,26 @@ class StopResponse(Exception):
     The call gets an empty output that asks for no reply, and its end is reported as done,
     not as an error.
     """
+
+
+@final
+class CallRefusedError(Exception):
+    """``ToolExecutor.start()`` did not admit a call, and nothing of it exists.
+
+    Raised for arguments that cannot be parsed, a duplicate that the tool's policy refuses, a
+    call that arrives while the executor drains, and a call id that is already running. Unlike
+    `ToolError`, nothing ran: the exception carries the answer the LLM should see instead
+    (``ToolExecutor.execute()`` returns that answer rather than raising).
+
+    Args:
+        result: The answer to record for the call.
+        reason: What was wrong, for people.
+    """
+
+    def __init__(self, result: DispatchResult, reason: str) -> None:
+        super().__init__(reason)
+        self.result = result
+        self.reason = reason
 
 
 @final

@@ -29,8 +29,10 @@ __all__ = [
 
 
 class CallStatus(enum.StrEnum):
-    """How a call ended."""
+    """How a call ended (or, on a `CallHandle`, that it is still running)."""
 
+    RUNNING = "running"
+    """The call has not ended yet (only seen on a `CallHandle`, never in `CallEnded`)."""
     DONE = "done"
     """The tool returned, or raised `StopResponse`."""
     ERROR = "error"

@@ -18,35 +18,36 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import AsyncGenerator, Mapping
+import math
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, final
 
 import anyio
 import attrs
-from anyio import AsyncContextManagerMixin, get_cancelled_exc_class
+from anyio import AsyncContextManagerMixin, current_effective_deadline, get_cancelled_exc_class
 from anyio.lowlevel import checkpoint
 
 from ._arguments import parse_arguments
-from ._calls import Call, current_call
-from ._chat import FunctionCall, FunctionCallOutput, new_call_item
+from ._calls import CallHandle, current_call
+from ._chat import ChatItem, FunctionCall, FunctionCallOutput, new_call_item
 from ._context import RunContext, UpdatePair
 from ._deliverer import Deliverer
 from ._duplicates import decide
-from ._errors import ExecutorClosedError, InvalidArgumentsError, StopResponse, ToolError
-from ._events import CallEnded, CallStarted, CallStatus, CallUpdated, DropReason
-from ._host import ToolHost, emit_safely
+from ._errors import (
+    CallRefusedError,
+    ExecutorClosedError,
+    InvalidArgumentsError,
+    StopResponse,
+    ToolError,
+)
+from ._events import CallEnded, CallStarted, CallStatus, CallUpdated, DropReason, ToolEvent
+from ._groups import collapse, collapse_groups, is_cancellation
+from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
 from ._info import DuplicateMode
 from ._loop import ANY_LOOP, Loop
 from ._options import AsyncToolOptions, ToolOptions
-from ._outcomes import (
-    CANCELLED_OUTCOME,
-    DispatchResult,
-    Outcome,
-    answer,
-    ended_message,
-    final_output,
-)
+from ._outcomes import DispatchResult, Outcome, answer, ended_message, final_output
 from ._registry import CallRegistry, RunningCall
 from ._tools import Tool
 from ._values import CLOSING_TEXT
@@ -86,15 +87,49 @@ def _error_answer(call: FunctionCall, text: str) -> DispatchResult:
 
 
 @final
+class _NoConversation:
+    """The host of an executor used without a conversation: nothing to write to or voice."""
+
+    def eager_target(self) -> ReplyTarget:
+        return None
+
+    def insert_items(self, target: ReplyTarget, items: Sequence[ChatItem]) -> None:
+        pass
+
+    def record_history(self, items: Sequence[ChatItem]) -> None:
+        pass
+
+    def last_item_id(self, target: ReplyTarget) -> str | None:
+        return None
+
+    async def wait_for_idle(self) -> ReplyTarget:  # pragma: no cover - nothing is delivered
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    def generate_reply(  # pragma: no cover - nothing is delivered
+        self, target: ReplyTarget, *, instructions: str
+    ) -> ReplyHandle:
+        raise RuntimeError("an executor without a host voices no replies")
+
+    def emit(self, event: ToolEvent) -> None:
+        pass
+
+
+@final
 class ToolExecutor(AsyncContextManagerMixin):
     """Run tool calls in owned tasks and voice their later updates.
 
-    Enter it with ``async with`` before calling `execute`; leaving the block cancels every
-    call still running, waits for them (bounded by *close_timeout*) and drops queued updates.
+    Enter it with ``async with`` before calling `start` or `execute`; leaving the block
+    cancels every call still running, waits for them (bounded by *close_timeout*) and drops
+    queued updates.
+
+    Without a *host*, the executor runs calls without a conversation: `start` returns a
+    `CallHandle` whose updates and result its caller follows; nothing is written to a chat,
+    no reply is voiced and no event is emitted.
 
     Args:
         host: The framework side: where items go, when the conversation is idle, how to ask
-            for a reply, where events go.
+            for a reply, where events go. None: no conversation.
         registry: The session's running-call registry; a fresh one if not given.
         options: Templates (partial options are completed from the library defaults).
         scope: Whether the executor belongs to an activity or to the session.
@@ -108,7 +143,7 @@ class ToolExecutor(AsyncContextManagerMixin):
 
     def __init__(
         self,
-        host: ToolHost,
+        host: ToolHost | None = None,
         *,
         registry: CallRegistry | None = None,
         options: ToolOptions | AsyncToolOptions | Mapping[str, Any] | None = None,
@@ -118,7 +153,7 @@ class ToolExecutor(AsyncContextManagerMixin):
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
-        self._host = host
+        self._host: ToolHost = _NoConversation() if host is None else host
         self._registry = registry if registry is not None else CallRegistry()
         self._options = (
             options if isinstance(options, ToolOptions) else ToolOptions.resolve(options)
@@ -131,10 +166,17 @@ class ToolExecutor(AsyncContextManagerMixin):
             if self._scope is ExecutorScope.SESSION
             else DropReason.ACTIVITY_CLOSED
         )
-        self._deliverer = Deliverer(
-            host, self._options, closed_reason=closed_reason, close_timeout=close_timeout
+        self._deliverer = (
+            None
+            if host is None
+            else Deliverer(
+                host, self._options, closed_reason=closed_reason, close_timeout=close_timeout
+            )
         )
-        self._calls: dict[str, Call] = {}
+        self._calls: dict[str, CallHandle] = {}
+        # Running calls of tools with a duplicate policy, by key, oldest first (DUP-1): an
+        # admission looks up its key instead of scanning every running call.
+        self._by_key: dict[tuple[str, str | None], dict[str, CallHandle]] = {}
         self._loop = ANY_LOOP  # the running loop's own hooks once entered
         self._all_ended: anyio.Event | None = None
         self._gate = anyio.Lock(fast_acquire=True)
@@ -174,21 +216,28 @@ class ToolExecutor(AsyncContextManagerMixin):
             for c in self._calls.values()
         ]
 
+    def calls(self) -> list[CallHandle]:
+        """Return the handles of this executor's running calls, oldest first."""
+        return list(self._calls.values())
+
     @property
     def pending_updates(self) -> int:
         """How many accepted deferred updates still wait for a reply to be scheduled."""
-        return self._deliverer.pending
+        return 0 if self._deliverer is None else self._deliverer.pending
 
     @property
     def accepted_updates(self) -> int:
         """How many deferred updates the executor accepted so far."""
-        return self._deliverer.accepted
+        return 0 if self._deliverer is None else self._deliverer.accepted
 
     async def wait_updates_settled(self, count: int) -> None:
         """Wait until the first ``count`` deferred updates got a reply scheduled or dropped.
 
         Cancelling the wait cancels nothing else.
         """
+        if self._deliverer is None:
+            await checkpoint()
+            return
         await self._deliverer.wait_settled(count)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -199,24 +248,22 @@ class ToolExecutor(AsyncContextManagerMixin):
             raise RuntimeError(
                 f"a ToolExecutor can be entered once; this one is {self._state.value}"
             )
-        try:
+        # Our tasks never raise (but KeyboardInterrupt and SystemExit), so what a group
+        # carries is the body's own exception.
+        with collapse_groups():
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
                 self._loop = Loop.running()
                 self._state = ExecutorState.OPEN
-                self._deliverer.open()
-                self._deliver_task = task_group.start_soon(
-                    self._deliverer.run, name=f"deliver {self._name}"
-                )
+                if self._deliverer is not None:
+                    self._deliverer.open()
+                    self._deliver_task = task_group.start_soon(
+                        self._deliverer.run, name=f"deliver {self._name}"
+                    )
                 try:
                     yield self
                 finally:
                     await self.aclose()
-        except BaseExceptionGroup as group:
-            # Our tasks never raise, so a group of one is the body's own exception.
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from group.exceptions[0].__cause__
-            raise
 
     async def drain(self) -> None:
         """Refuse new calls, cancel the cancellable ones and wait for every call to end.
@@ -265,7 +312,8 @@ class ToolExecutor(AsyncContextManagerMixin):
                 ", ".join(self._calls),
                 self._close_timeout,
             )
-        self._deliverer.close()
+        if self._deliverer is not None:
+            self._deliverer.close()
         if self._deliver_task is not None:
             self._deliver_task.cancel()
             with anyio.CancelScope(shield=True):
@@ -282,7 +330,61 @@ class ToolExecutor(AsyncContextManagerMixin):
             self._all_ended = anyio.Event()
         await self._all_ended.wait()
 
-    # -- dispatch ---------------------------------------------------------------------------
+    # -- starting calls ---------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        state = self._state
+        if state is ExecutorState.NEW:
+            raise ExecutorClosedError(
+                "cannot start a call on a ToolExecutor that was not entered; "
+                "use it inside 'async with'"
+            )
+        if state is ExecutorState.CLOSED:
+            raise ExecutorClosedError(
+                f"cannot start a call on ToolExecutor {self._name!r}: it is closed (its "
+                "'async with' block has exited); calls arriving while it drains are "
+                "answered instead"
+            )
+
+    async def start(
+        self,
+        tool: Tool,
+        ctx: RunContext[Any] | FunctionCall,
+        raw_arguments: str | None = None,
+    ) -> CallHandle:
+        """Admit one call and start it; return its handle at once.
+
+        Admission is all or nothing: either the call is parsed, checked against the tool's
+        duplicate policy, registered, announced (`CallStarted`) and running when this
+        returns, or nothing of it exists and `CallRefusedError` says why (with the answer
+        the LLM should see). Arguments that parse but do not validate are admitted, and the
+        call ends at once with an error. Blocks only for a duplicate policy's turn (and the
+        end of the calls a ``replace`` policy cancels); always a checkpoint.
+
+        Args:
+            tool: The tool to run.
+            ctx: A fresh context for the call, or just the call item (a context without
+                session or turn is built for it).
+            raw_arguments: The LLM's arguments text; by default the call item's.
+
+        Returns:
+            The running call.
+
+        Raises:
+            CallRefusedError: The call was not admitted (invalid JSON arguments, refused by
+                the duplicate policy, executor draining, call id already running).
+            ExecutorClosedError: The executor was never entered, or is closed.
+            RuntimeError: The context is bound to another call already.
+        """
+        if isinstance(ctx, FunctionCall):
+            ctx = RunContext(function_call=ctx)
+        try:
+            call = await self._admit_call(tool, ctx, raw_arguments)
+        except CallRefusedError:
+            await checkpoint()
+            raise
+        await self._loop.checkpoint()
+        return call
 
     async def execute(
         self, tool: Tool, ctx: RunContext[Any], raw_arguments: str | None = None
@@ -292,7 +394,7 @@ class ToolExecutor(AsyncContextManagerMixin):
         Returns when the tool makes its first ``ctx.update()`` (the call goes on in the
         background), or ends, whichever comes first. Invalid arguments, duplicates refused by
         the tool's policy and calls arriving while the executor closes are answered without
-        running anything. Cancelling ``execute()`` before the answer cancels the call too.
+        running anything. Cancelling ``execute()`` before it returned cancels the call too.
 
         Args:
             tool: The tool to run.
@@ -304,66 +406,59 @@ class ToolExecutor(AsyncContextManagerMixin):
 
         Raises:
             ExecutorClosedError: The executor was never entered, or is closed.
+            RuntimeError: The context is bound to another call already.
         """
-        state = self._state
-        if state is not ExecutorState.OPEN:
-            if state is ExecutorState.NEW:
-                raise ExecutorClosedError(
-                    "cannot execute on a ToolExecutor that was not entered; "
-                    "use it inside 'async with'"
-                )
-            if state is ExecutorState.CLOSED:
-                raise ExecutorClosedError(
-                    f"cannot execute on ToolExecutor {self._name!r}: it is closed (its "
-                    "'async with' block has exited); calls arriving while it drains are "
-                    "answered instead"
-                )
+        try:
+            call = await self._admit_call(tool, ctx, raw_arguments)
+        except CallRefusedError as refused:
+            await checkpoint()
+            return refused.result
+        try:
+            await call.released.wait()
+        except get_cancelled_exc_class():
+            # EXE-13: the answer never reaches this dispatcher's caller, so the call was its
+            # work, even when its first answer landed in the same tick as the cancellation.
+            if call.outcome is None:
+                call.request_cancel("its dispatcher was cancelled")
+                with anyio.move_on_after(self._close_timeout, shield=True):
+                    await call.wait_ended()
+            raise
+        answer = call.answer_value
+        assert answer is not None  # set before the event
+        return answer
+
+    async def _admit_call(
+        self, tool: Tool, ctx: RunContext[Any], raw_arguments: str | None
+    ) -> CallHandle:
+        if self._state is not ExecutorState.OPEN:
+            self._check_open()
+        ctx.check_unbound()
         item = ctx.function_call
         text = item.arguments if raw_arguments is None else raw_arguments
         try:
             parsed = parse_arguments(tool.name, text)
         except InvalidArgumentsError as exc:
-            await checkpoint()
-            return DispatchResult(item, FunctionCallOutput.from_exception(item, exc))
+            result = DispatchResult(item, FunctionCallOutput.from_exception(item, exc))
+            raise CallRefusedError(result, exc.message) from None
         if parsed.text != item.arguments:
             item = attrs.evolve(item, arguments=parsed.text)
         prepared = tool.prepare(parsed.value)
         if tool.info.on_duplicate is DuplicateMode.ALLOW:
-            result = self._admit(tool, ctx, item, prepared.arguments, prepared.error, prepared.key)
-        else:
-            async with self._gate:  # DUP-7: FIFO, held through a replacement's wait
-                matching = [c for c in self._calls.values() if c.key == prepared.key]
-                decision = decide(
-                    item, tool.info, matching, self._options, confirm=prepared.confirm
+            return self._admit(tool, ctx, item, prepared.arguments, prepared.error, prepared.key)
+        async with self._gate:  # DUP-7: FIFO, held through a replacement's wait
+            same_key = self._by_key.get(prepared.key)
+            matching = list(same_key.values()) if same_key else []
+            decision = decide(item, tool.info, matching, self._options, confirm=prepared.confirm)
+            if decision.answer is not None:
+                raise CallRefusedError(
+                    DispatchResult(item, decision.answer),
+                    f"the duplicate policy of {tool.name!r} refused the call",
                 )
-                if decision.answer is not None:
-                    result = DispatchResult(item, decision.answer)
-                else:
-                    for old in decision.replace:
-                        old.request_cancel("replaced by a duplicate call")
-                    for old in decision.replace:
-                        await old.wait_ended()
-                    result = self._admit(
-                        tool, ctx, item, prepared.arguments, prepared.error, prepared.key
-                    )
-        if isinstance(result, DispatchResult):
-            await checkpoint()
-            return result
-        released = result.released
-        assert released is not None
-        try:
-            await released.wait()
-        except get_cancelled_exc_class():
-            if not result.answered:
-                # EXE-13: the unreleased call was this dispatcher's work.
-                result.request_cancel("its dispatcher was cancelled")
-                with anyio.move_on_after(self._close_timeout, shield=True):
-                    await result.wait_ended()
-            raise
-        # Forget the event and the answer while the call runs on in the background.
-        answer, result.answer, result.released = result.answer, None, None
-        assert answer is not None
-        return answer
+            for old in decision.replace:
+                old.request_cancel("replaced by a duplicate call")
+            for old in decision.replace:
+                await old.wait_ended()
+            return self._admit(tool, ctx, item, prepared.arguments, prepared.error, prepared.key)
 
     def _admit(
         self,
@@ -373,85 +468,148 @@ class ToolExecutor(AsyncContextManagerMixin):
         arguments: dict[str, Any] | None,
         error: InvalidArgumentsError | None,
         key: tuple[str, str | None],
-    ) -> Call | DispatchResult:
-        # EXE-5 (c)-(e): one synchronous step.
+    ) -> CallHandle:
+        # EXE-5 (c)-(e): one synchronous step. Every check comes before the first change, and
+        # nothing after the first change can fail: all or nothing.
         if self._state is not ExecutorState.OPEN or self._task_group is None:
-            return _error_answer(item, CLOSING_TEXT)
-        if item.call_id in self._registry:
-            return _error_answer(item, f"a call with id `{item.call_id}` is already running")
-        call = Call(self, tool, ctx, item, arguments, key, self._loop)
+            self._check_open()
+            raise CallRefusedError(_error_answer(item, CLOSING_TEXT), CLOSING_TEXT)
+        call_id = item.call_id
+        if call_id in self._registry:
+            text = f"a call with id `{call_id}` is already running"
+            raise CallRefusedError(_error_answer(item, text), text)
+        call = CallHandle(self, tool, ctx, item, arguments, key, self._loop)
         if error is not None:
             call.arguments_value = None
-        self._registry.add(call)
-        self._calls[item.call_id] = call
         ctx.bind(call, function_call=item)
+        self._registry.add(call)
+        self._calls[call_id] = call
+        if tool.info.on_duplicate is not DuplicateMode.ALLOW:
+            self._by_key.setdefault(key, {})[call_id] = call
         emit_safely(self._host, CallStarted(item))
-        call.handle = self._task_group.start_soon(
-            self._run, call, error, name=f"tool-call {item.call_id}"
-        )
+        call.task = self._task_group.start_soon(self._run, call, error, name=f"tool-call {call_id}")
         return call
 
-    async def _run(self, call: Call, error: InvalidArgumentsError | None) -> None:
-        outcome = CANCELLED_OUTCOME
+    # -- the outcome runner -----------------------------------------------------------------
+
+    async def _run(self, call: CallHandle, error: InvalidArgumentsError | None) -> None:
+        # One outcome per call, whatever the body raises (issue #11): only the cancellation of
+        # the call's own scope (or of an enclosing one) propagates, and KeyboardInterrupt and
+        # SystemExit after they were reported.
         current_call.set(call)
         try:
             if error is not None:
                 raise error
             value = await call.invoke()
-            if call.cancel_reason is None:
-                outcome = Outcome.of_value(value)
-        except get_cancelled_exc_class():
-            raise
-        except Exception as exc:
-            if call.cancel_reason is None:
-                outcome = Outcome.of_error(exc)
-                if not isinstance(exc, ToolError | StopResponse):
-                    logger.error("tool %s (call %s) raised", call.name, call.call_id, exc_info=exc)
-        finally:
+        except BaseException as exc:
+            outcome, propagate = self._judge(call, exc)
             self._finish(call, outcome)
+            if propagate:
+                raise
+            return
+        if self._cancelled_here(call):  # CAN-9: a swallowed cancellation still counts
+            outcome = Outcome.cancelled(self._cancel_reason(call))
+        else:
+            outcome = Outcome.of_value(value, tool=call.name, call_id=call.call_id)
+        self._finish(call, outcome)
 
-    def _finish(self, call: Call, outcome: Outcome) -> None:
-        # Sync, in the call's finally (SC-8): answer or final entry, registries, end event.
-        item = call.call
-        if not call.answered:
-            call.release(answer(item, outcome, created_at=self._loop.clock()))
-        elif outcome.status is not CallStatus.CANCELLED:  # a cancelled call has no final entry
-            # INV-6: the call item is created first (a lower sequence number at the same clock
-            # reading), so it sorts before its output.
-            now = self._loop.clock()
-            final_item = new_call_item(
-                f"{item.call_id}_final", item.name, item.arguments, dict(item.extra), now
+    def _cancelled_here(self, call: CallHandle) -> bool:
+        # Our scope, or one around it, was cancelled: -inf is anyio's "cancelled" deadline.
+        return call.cancel_reason is not None or current_effective_deadline() == -math.inf
+
+    def _cancel_reason(self, call: CallHandle) -> str:
+        return call.cancel_reason or "cancelled by an enclosing cancel scope"
+
+    def _judge(self, call: CallHandle, exc: BaseException) -> tuple[Outcome, bool]:
+        found = collapse(exc)
+        if isinstance(found, KeyboardInterrupt | SystemExit):
+            return Outcome.of_error(found), True
+        if self._cancelled_here(call):
+            if is_cancellation(exc):
+                return Outcome.cancelled(self._cancel_reason(call)), True
+            # INV-23: an error raised while the call was being cancelled (on trio, grouped
+            # with the cancellation) is logged; the call ended cancelled either way.
+            logger.warning(
+                "tool %s (call %s) raised while being cancelled",
+                call.name,
+                call.call_id,
+                exc_info=exc,
             )
-            final = final_output(item, outcome, created_at=now)
-            if final is not None:
-                try:
-                    self._deliverer.enqueue(final_item, final)
-                except Exception:
-                    logger.exception("could not deliver the result of call %s", item.call_id)
-        self._registry.discard(item.call_id)
-        self._calls.pop(item.call_id, None)
+            return Outcome.cancelled(self._cancel_reason(call)), False
+        if is_cancellation(exc):
+            # A cancellation exception that no scope of ours asked for (on asyncio, awaiting
+            # a future someone else cancelled): an error like any other (issue #12).
+            logger.error(
+                "tool %s (call %s) raised a cancellation exception although nothing cancelled it",
+                call.name,
+                call.call_id,
+                exc_info=exc,
+            )
+            return Outcome.of_error(found), False
+        if not isinstance(found, ToolError | StopResponse):
+            logger.error("tool %s (call %s) raised", call.name, call.call_id, exc_info=exc)
+        return Outcome.of_error(found), False
+
+    def _finish(self, call: CallHandle, outcome: Outcome) -> None:
+        # Sync, in the call's task (SC-8): answer or final entry, registries, end event.
+        try:
+            self._settle(call, outcome)
+        except Exception:  # pragma: no cover - a bug of ours; the call must still end
+            logger.exception("could not settle the end of call %s", call.call_id)
+        call_id = call.call.call_id
+        self._registry.discard(call_id)
+        self._calls.pop(call_id, None)
+        same_key = self._by_key.get(call.key)
+        if same_key is not None:
+            same_key.pop(call_id, None)
+            if not same_key:
+                del self._by_key[call.key]
         if not self._calls and self._all_ended is not None:
             self._all_ended.set()
             self._all_ended = None
+        call.end(outcome)
         status, message = ended_message(outcome, updated=call.updated)
-        ended_id = f"{item.call_id}_final" if call.updated else item.call_id
-        emit_safely(self._host, CallEnded(ended_id, item.call_id, status, message))
+        ended_id = f"{call_id}_final" if call.updated else call_id
+        emit_safely(self._host, CallEnded(ended_id, call_id, status, message))
         call.ctx.detach()
+
+    def _settle(self, call: CallHandle, outcome: Outcome) -> None:
+        item = call.call
+        if not call.answered:
+            call.release(answer(item, outcome, created_at=self._loop.clock()))
+            return
+        if outcome.status is CallStatus.CANCELLED or self._deliverer is None:
+            return  # a cancelled call has no final entry; without a host nobody voices it
+        # INV-6: the call item is created first (a lower sequence number at the same clock
+        # reading), so it sorts before its output.
+        now = self._loop.clock()
+        final_item = new_call_item(
+            f"{item.call_id}_final", item.name, item.arguments, dict(item.extra), now
+        )
+        final = final_output(item, outcome, created_at=now)
+        if final is not None:
+            self._deliverer.enqueue(final_item, final)
 
     # -- CallOwner --------------------------------------------------------------------------
 
-    def on_update(self, call: Call, entry_id: str, message: str, pair: UpdatePair) -> None:
+    def on_update(self, call: CallHandle, entry_id: str, message: str, pair: UpdatePair) -> None:
         """Take an update of a running call: release it (first) or deliver it (later)."""
-        emit_safely(self._host, CallUpdated(entry_id, call.call_id, message))
+        event = CallUpdated(entry_id, call.call_id, message)
+        emit_safely(self._host, event)
+        call.record_update(event)
         if not call.updated:
             call.updated = True
             if not call.answered:
-                call.call.extra[_NON_BLOCKING_KEY] = True
-                call.release(DispatchResult(call.call, pair[1], non_blocking=True))
+                # EXE-8: a new item, marked; the one announced by CallStarted stays as it was.
+                item = call.call
+                item = attrs.evolve(item, extra={**item.extra, _NON_BLOCKING_KEY: True})
+                call.call = item
+                call.release(DispatchResult(item, pair[1], non_blocking=True))
                 return
-        self._deliverer.enqueue(*pair)
+        if self._deliverer is not None:
+            self._deliverer.enqueue(*pair)
 
-    async def cancel_call(self, call: Call, reason: str) -> bool:
+    async def cancel_call(self, call: CallHandle, reason: str) -> bool:
         """Cancel one of this executor's calls and wait for its end (no permission check)."""
         if self._calls.get(call.call_id) is not call:
             await checkpoint()

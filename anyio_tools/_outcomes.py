@@ -1,33 +1,42 @@
-"""What a call's end becomes: its dispatch answer, its final entry, its end event (SPEC EXE-7,
-EXE-9, EVT-4).
+"""What a call's end becomes: its dispatch answer, its final entry, its end event, its result
+(SPEC EXE-7, EXE-9, EVT-4; issue #11).
 
-All functions here are synchronous and pure; the executor calls them in the call's ``finally``.
+An `Outcome` is built once, in the call's task, the moment the tool's body ends; every text
+derived from the value or the exception is computed there, guarded, so that turning a hostile
+value into text can never break the call's end. The functions below are synchronous and pure.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Final, final
 
 import attrs
 
-from ._chat import FunctionCall, FunctionCallOutput, output_for_exception, output_for_value
-from ._errors import StopResponse
+from ._chat import FunctionCall, FunctionCallOutput, new_output
+from ._errors import StopResponse, ToolError
 from ._events import CallStatus
 from ._values import (
     CANCELLED_TEXT,
+    GENERIC_ERROR_TEXT,
     HANDOFF_AFTER_UPDATE_TEXT,
     SEVERAL_AGENTS_TEXT,
+    UNUSABLE_VALUE_TEXT,
     HandoffAgent,
+    safe_str,
+    value_text,
 )
 
 __all__ = [
-    "CANCELLED_OUTCOME",
+    "CallResult",
     "DispatchResult",
     "Outcome",
     "answer",
     "ended_message",
     "final_output",
 ]
+
+logger = logging.getLogger("anyio_tools.executor")
 
 
 @final
@@ -50,42 +59,142 @@ class DispatchResult:
 
 
 @final
-@attrs.define  # not frozen: one is built per call, and frozen attrs classes cost more to build
-class Outcome:
-    """How a tool's body ended: a value, an exception, or a cancellation (never changed)."""
+@attrs.frozen
+class CallResult:
+    """How a call ended, as ``CallHandle.result()`` reports it.
 
+    Args:
+        call_id: The call's id.
+        status: ``done``, ``error`` or ``cancelled``.
+        value: What the tool returned (``done``), else None.
+        error: What the tool raised (``error``, or `StopResponse` for ``done``), else None.
+        output: The text the LLM sees for the call's end, or None when the end asks for no
+            reply (None returned, `StopResponse`, cancelled).
+        reason: Why the call was cancelled (``cancelled`` only).
+    """
+
+    call_id: str
     status: CallStatus
     value: object = None
     error: BaseException | None = None
-
-    @classmethod
-    def of_value(cls, value: object) -> Outcome:
-        """The body returned ``value``."""
-        return cls(CallStatus.DONE, value)
-
-    @classmethod
-    def of_error(cls, error: BaseException) -> Outcome:
-        """The body raised ``error`` (`StopResponse` counts as done)."""
-        status = CallStatus.DONE if isinstance(error, StopResponse) else CallStatus.ERROR
-        return cls(status, None, error)
+    output: str | None = None
+    reason: str | None = None
 
 
 _PLAIN: Final = frozenset({str, int, float, bool, type(None), dict})
 
 
-CANCELLED_OUTCOME: Final = Outcome(CallStatus.CANCELLED)
-"""The outcome of every cancelled call (one shared instance)."""
-
-
-def _split_agents(value: object) -> tuple[list[HandoffAgent], list[object]] | None:
+def _split_agents(value: object) -> tuple[list[HandoffAgent], object] | None:
     if type(value) in _PLAIN:  # the common case, without the ABC instance check
         return None
     if isinstance(value, HandoffAgent):
-        return [value], list[object]()
+        return [value], None
     if isinstance(value, list | tuple) and any(isinstance(v, HandoffAgent) for v in value):
         agents = [v for v in value if isinstance(v, HandoffAgent)]
-        return agents, [v for v in value if not isinstance(v, HandoffAgent)]
+        others = [v for v in value if not isinstance(v, HandoffAgent)]
+        return agents, None if not others else others[0] if len(others) == 1 else others
     return None
+
+
+def _error_message(error: BaseException) -> str:
+    text = safe_str(error)
+    if isinstance(error, Exception):
+        return text
+    name = type(error).__name__  # KeyboardInterrupt, GeneratorExit, ...: say what it was
+    return f"{name}: {text}" if text else name
+
+
+@final
+class Outcome:
+    """How a tool's body ended, with the texts the LLM and the events see (never changed).
+
+    Build one with `of_value`, `of_error` or `cancelled`.
+    """
+
+    __slots__ = ("agents", "error", "handoff", "is_error", "reason", "status", "text", "value")
+
+    def __init__(
+        self,
+        status: CallStatus,
+        *,
+        value: object = None,
+        error: BaseException | None = None,
+        text: str | None = None,
+        is_error: bool = False,
+        reason: str | None = None,
+        handoff: object | None = None,
+        agents: int = 0,
+    ) -> None:
+        self.status = status
+        self.value = value
+        self.error = error
+        self.text = text  # None: no reply is required
+        self.is_error = is_error
+        self.reason = reason
+        self.handoff = handoff
+        self.agents = agents  # how many agents the value held (EXE-7 handoff rows)
+
+    def __repr__(self) -> str:
+        return f"<Outcome {self.status.value} text={self.text!r}>"
+
+    @classmethod
+    def of_value(cls, value: object, *, tool: str = "?", call_id: str = "?") -> Outcome:
+        """The body returned ``value``; an unusable value gives an error outcome (logged)."""
+        split = _split_agents(value)
+        if split is not None:
+            agents, rest = split
+            if len(agents) > 1:
+                return cls(
+                    CallStatus.DONE,
+                    value=value,
+                    text=SEVERAL_AGENTS_TEXT,
+                    is_error=True,
+                    agents=len(agents),
+                )
+            outcome = cls.of_value(rest, tool=tool, call_id=call_id)
+            outcome.value, outcome.handoff, outcome.agents = value, agents[0], 1
+            return outcome
+        if value is None:
+            return cls(CallStatus.DONE)
+        text = value_text(value)
+        if text is None:
+            logger.error(
+                "tool %s (call %s) returned a %s that cannot be serialised as JSON",
+                tool,
+                call_id,
+                type(value).__name__,
+            )
+            return cls(
+                CallStatus.ERROR,
+                error=TypeError(f"the tool returned an unusable {type(value).__name__}"),
+                text=UNUSABLE_VALUE_TEXT,
+                is_error=True,
+            )
+        return cls(CallStatus.DONE, value=value, text=text)
+
+    @classmethod
+    def of_error(cls, error: BaseException) -> Outcome:
+        """The body raised ``error`` (`StopResponse` counts as done, without a reply)."""
+        if isinstance(error, StopResponse):
+            return cls(CallStatus.DONE, error=error)
+        text = error.message if isinstance(error, ToolError) else GENERIC_ERROR_TEXT
+        return cls(CallStatus.ERROR, error=error, text=text, is_error=True)
+
+    @classmethod
+    def cancelled(cls, reason: str | None) -> Outcome:
+        """The call was cancelled (``reason`` says by whom or why, if known)."""
+        return cls(CallStatus.CANCELLED, reason=reason)
+
+    def result(self, call_id: str) -> CallResult:
+        """Return the public view of this outcome."""
+        return CallResult(
+            call_id=call_id,
+            status=self.status,
+            value=self.value,
+            error=self.error,
+            output=self.text,
+            reason=self.reason,
+        )
 
 
 def answer(call: FunctionCall, outcome: Outcome, *, created_at: float) -> DispatchResult:
@@ -94,34 +203,16 @@ def answer(call: FunctionCall, outcome: Outcome, *, created_at: float) -> Dispat
     Its output item is created at *created_at* (a reading of anyio's clock).
     """
     if outcome.status is CallStatus.CANCELLED:
-        output = FunctionCallOutput(
-            call_id=call.call_id,
-            name=call.name,
-            output=CANCELLED_TEXT,
-            reply_required=False,
-            created_at=created_at,
+        output = new_output(
+            call.call_id, call.name, CANCELLED_TEXT, created_at, reply_required=False
         )
         return DispatchResult(call, output)
-    if outcome.error is not None:
-        output = FunctionCallOutput.from_exception(call, outcome.error, created_at=created_at)
-        return DispatchResult(call, output)
-    split = _split_agents(outcome.value)
-    if split is None:
-        output = FunctionCallOutput.from_value(call, outcome.value, created_at=created_at)
-        return DispatchResult(call, output)
-    agents, others = split
-    if len(agents) > 1:
-        output = FunctionCallOutput(
-            call_id=call.call_id,
-            name=call.name,
-            output=SEVERAL_AGENTS_TEXT,
-            is_error=True,
-            created_at=created_at,
-        )
-        return DispatchResult(call, output)
-    rest: object = None if not others else others[0] if len(others) == 1 else others
-    output = FunctionCallOutput.from_value(call, rest, created_at=created_at)  # None: no reply
-    return DispatchResult(call, output, handoff=agents[0])
+    text = outcome.text
+    if text is None:
+        output = new_output(call.call_id, call.name, "", created_at, reply_required=False)
+    else:
+        output = new_output(call.call_id, call.name, text, created_at, is_error=outcome.is_error)
+    return DispatchResult(call, output, handoff=outcome.handoff)
 
 
 def final_output(
@@ -131,39 +222,30 @@ def final_output(
 
     Its item is created at *created_at* (a reading of anyio's clock).
     """
-    final_id = f"{call.call_id}_final"
     if outcome.status is CallStatus.CANCELLED:
         return None
-    if outcome.error is not None:
-        if isinstance(outcome.error, StopResponse):
-            return None
-        return output_for_exception(final_id, call.name, outcome.error, created_at)
-    if outcome.value is None:
+    final_id = f"{call.call_id}_final"
+    if outcome.agents:
+        return new_output(final_id, call.name, HANDOFF_AFTER_UPDATE_TEXT, created_at, is_error=True)
+    if outcome.text is None:
         return None
-    if _split_agents(outcome.value) is not None:
-        return FunctionCallOutput(
-            call_id=final_id,
-            name=call.name,
-            output=HANDOFF_AFTER_UPDATE_TEXT,
-            is_error=True,
-            created_at=created_at,
-        )
-    return output_for_value(final_id, call.name, outcome.value, created_at)
+    return new_output(final_id, call.name, outcome.text, created_at, is_error=outcome.is_error)
 
 
 def ended_message(outcome: Outcome, *, updated: bool) -> tuple[CallStatus, str | None]:
     """Return the status and message of a call's `CallEnded` (EVT-4)."""
-    if outcome.status is CallStatus.CANCELLED:
-        return CallStatus.CANCELLED, None
-    if outcome.error is not None:
-        if isinstance(outcome.error, StopResponse):
-            return CallStatus.DONE, None
-        return CallStatus.ERROR, str(outcome.error)
-    value = outcome.value
-    if value is None:
-        return CallStatus.DONE, None
-    if _split_agents(value) is not None:
+    status = outcome.status
+    if status is CallStatus.CANCELLED:
+        return status, None
+    if outcome.agents:
         if updated:
             return CallStatus.ERROR, HANDOFF_AFTER_UPDATE_TEXT
         return CallStatus.DONE, None
-    return CallStatus.DONE, str(value)
+    error = outcome.error
+    if error is not None:
+        if isinstance(error, StopResponse):
+            return CallStatus.DONE, None
+        if outcome.text == UNUSABLE_VALUE_TEXT and isinstance(error, TypeError):
+            return CallStatus.ERROR, UNUSABLE_VALUE_TEXT
+        return CallStatus.ERROR, _error_message(error)
+    return status, outcome.text

@@ -50,7 +50,7 @@ class RegisteredCall(Protocol):
         """The turn that made the call, if any."""
         ...
 
-    async def cancel(self) -> bool:
+    async def cancel_and_wait(self) -> bool:
         """Cancel the call and wait for its end; False if it had already ended."""
         ...
 
@@ -155,5 +155,5 @@ class CallRegistry:
                 interruptions, or it ended before it could be cancelled.
         """
         call = self.check_cancellable(call_id)
-        if not await call.cancel():
+        if not await call.cancel_and_wait():
             raise ToolError(f"call `{call_id}` not found or already finished")

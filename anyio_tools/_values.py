@@ -1,14 +1,19 @@
 """What a tool's return value becomes as text, and the fixed answer texts (SPEC EXE-7, EXE-9).
 
-Valid values are str, int, float, bool, complex, None, and lists, tuples, sets, frozensets
-and dicts of valid values (dict keys scalar), at any depth. A valid value becomes ``str(value)``
-(a str stays as it is, and falsy values keep their text: ``0`` becomes ``"0"``).
+A str stays as it is; other scalars become ``str(value)`` (falsy values keep their text: ``0``
+becomes ``"0"``); dicts, lists, tuples, sets, dataclasses, pydantic models and attrs
+instances become JSON (pydantic_core's serializer, issue #11), never Python ``repr``. A value
+that cannot be serialised (cyclic, too deep, an unknown type) is unusable: the call ends with
+an error.
 """
 
 from __future__ import annotations
 
 import abc
 from typing import Final
+
+import attrs
+from pydantic_core import to_json
 
 __all__ = [
     "CANCELLED_TEXT",
@@ -19,7 +24,8 @@ __all__ = [
     "SEVERAL_AGENTS_TEXT",
     "UNUSABLE_VALUE_TEXT",
     "HandoffAgent",
-    "is_valid_value",
+    "json_text",
+    "safe_str",
     "value_text",
 ]
 
@@ -56,24 +62,45 @@ class HandoffAgent(abc.ABC):  # noqa: B024 - a marker: nothing to implement
 
 
 _SCALARS: Final = (str, int, float, bool, complex, type(None))
-_SEQUENCES: Final = (list, tuple, set, frozenset)
 
 
-def is_valid_value(value: object) -> bool:
-    """Return whether ``value`` is something a tool may return as its result."""
-    if isinstance(value, _SCALARS):
-        return True
-    if isinstance(value, _SEQUENCES):
-        return all(is_valid_value(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, _SCALARS) and is_valid_value(v) for k, v in value.items())
-    return False
+def _fallback(value: object) -> object:
+    # pydantic_core knows dataclasses and pydantic models; attrs instances become their
+    # fields (one level: the serializer comes back here for nested ones).
+    if attrs.has(type(value)):
+        return attrs.asdict(value, recurse=False)  # type: ignore[arg-type]
+    raise TypeError(f"cannot serialise a {type(value).__name__} as JSON")
+
+
+def json_text(value: object) -> str | None:
+    """Return ``value`` as compact JSON text, or None if it cannot be serialised.
+
+    Uses pydantic_core's serializer: dicts, lists, tuples, sets, dataclasses, pydantic models
+    and attrs instances, at any depth up to the serializer's limit. Cyclic or too deep values,
+    and values of unknown types, give None.
+    """
+    try:
+        return to_json(value, fallback=_fallback).decode()
+    except (ValueError, TypeError, RecursionError):
+        return None
 
 
 def value_text(value: object) -> str | None:
-    """Return the text the LLM sees for a returned value, or None if it is unusable."""
+    """Return the text the LLM sees for a returned value, or None if it is unusable.
+
+    A str is used as it is; other scalars (int, float, bool, complex) as ``str(value)``;
+    anything else as JSON (`json_text`).
+    """
     if isinstance(value, str):
         return value
-    if not is_valid_value(value):
-        return None
-    return str(value)
+    if isinstance(value, _SCALARS):
+        return str(value)
+    return json_text(value)
+
+
+def safe_str(value: object) -> str:
+    """Return ``str(value)``, or a description of the value when its ``__str__`` fails."""
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - a broken __str__ is the value's problem, not ours
+        return f"<{type(value).__name__} whose str() failed>"

@@ -73,7 +73,7 @@ async def raises(kind: str) -> None:
         ("none", "", False, False, None),
         ("text", "ok", False, True, None),
         ("zero", "0", False, True, None),
-        ("list", "[1, 'a']", False, True, None),
+        ("list", '[1,"a"]', False, True, None),
         ("weird", "the tool returned an unusable value", True, True, None),
         ("agent", "", False, False, AGENT),
         ("agent_and_text", "booked", False, True, AGENT),

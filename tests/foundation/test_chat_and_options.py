@@ -72,7 +72,7 @@ def test_outputs_from_values_and_exceptions() -> None:
     """EXE-7: values to text; ToolError verbatim; others generic; StopResponse no reply."""
     call = FunctionCall(call_id="c", name="t")
     assert FunctionCallOutput.from_value(call, 0).output == "0"
-    assert FunctionCallOutput.from_value(call, {"a": [1]}).output == "{'a': [1]}"
+    assert FunctionCallOutput.from_value(call, {"a": [1]}).output == '{"a":[1]}'
     none = FunctionCallOutput.from_value(call, None)
     assert (none.output, none.reply_required) == ("", False)
     unusable = FunctionCallOutput.from_value(call, object())

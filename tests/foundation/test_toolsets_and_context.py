@@ -69,7 +69,7 @@ async def test_standalone_updates_are_recorded_only() -> None:
     texts = [pair[1].output for pair in ctx.updates]
     assert texts[0].startswith("Progress from tool `work`: one")
     assert texts[1] == "<orig> two"
-    assert texts[2] == "{'k': 1}"
+    assert texts[2] == '{"k":1}'
     assert texts[3] == "work!"
 
 
