@@ -325,7 +325,8 @@ async def test_base_exception_subclasses_end_only_their_call(kind: str) -> None:
     async with ToolExecutor(host) as executor:
         answer = await executor.execute(aborts, make_ctx("c1", "aborts", f'{{"kind": "{kind}"}}'))
         again = await executor.execute(aborts, make_ctx("c2", "aborts", f'{{"kind": "{kind}"}}'))
-    assert answer.output.is_error and again.output.is_error
+    assert answer.output.is_error
+    assert again.output.is_error
     name = "GeneratorExit" if kind == "generator_exit" else "LibraryAbort: aborted"
     assert ends(host) == [("c1", CallStatus.ERROR, name), ("c2", CallStatus.ERROR, name)]
 
