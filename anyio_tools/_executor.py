@@ -34,20 +34,14 @@ from ._chat import ChatItem, FunctionCall, FunctionCallOutput, new_call_item
 from ._context import RunContext, UpdatePair
 from ._deliverer import Deliverer
 from ._duplicates import decide
-from ._errors import (
-    CallRefusedError,
-    ExecutorClosedError,
-    InvalidArgumentsError,
-    StopResponse,
-    ToolError,
-)
+from ._errors import CallRefusedError, ExecutorClosedError, InvalidArgumentsError
 from ._events import CallEnded, CallStarted, CallStatus, CallUpdated, DropReason, ToolEvent
-from ._groups import collapse, collapse_groups, is_cancellation
+from ._groups import collapse_groups
 from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
 from ._info import DuplicateMode
 from ._loop import ANY_LOOP, Loop
 from ._options import AsyncToolOptions, ToolOptions
-from ._outcomes import DispatchResult, Outcome, answer, ended_message, final_output
+from ._outcomes import DispatchResult, Outcome, answer, ended_message, final_output, judge
 from ._registry import CallRegistry, RunningCall
 from ._tools import Tool
 from ._values import CLOSING_TEXT
@@ -263,7 +257,7 @@ class ToolExecutor(AsyncContextManagerMixin):
                 try:
                     yield self
                 finally:
-                    await self.aclose()
+                    await self._close()
 
     async def drain(self) -> None:
         """Refuse new calls, cancel the cancellable ones and wait for every call to end.
@@ -294,11 +288,15 @@ class ToolExecutor(AsyncContextManagerMixin):
         """Close: cancel every call, drop queued updates, stop the delivery task.
 
         Waiting is shielded and bounded by *close_timeout*; a call that ignores cancellation
-        longer is logged and then awaited by the task group. Idempotent.
+        longer is logged and then awaited by the task group. Idempotent. A checkpoint: a
+        pending cancellation is noticed after the executor closed.
         """
+        await self._close()
+        await checkpoint()
+
+    async def _close(self) -> None:
         if self._state is ExecutorState.CLOSED or self._task_group is None:
             self._state = ExecutorState.CLOSED
-            await checkpoint()
             return
         self._state = ExecutorState.DRAINING
         with anyio.move_on_after(self._close_timeout, shield=True) as scope:
@@ -316,7 +314,7 @@ class ToolExecutor(AsyncContextManagerMixin):
             self._deliverer.close()
         if self._deliver_task is not None:
             self._deliver_task.cancel()
-            with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(self._close_timeout, shield=True):
                 await self._deliver_task.wait()
         self._state = ExecutorState.CLOSED
 
@@ -521,34 +519,14 @@ class ToolExecutor(AsyncContextManagerMixin):
         return call.cancel_reason or "cancelled by an enclosing cancel scope"
 
     def _judge(self, call: CallHandle, exc: BaseException) -> tuple[Outcome, bool]:
-        found = collapse(exc)
-        if isinstance(found, KeyboardInterrupt | SystemExit):
-            return Outcome.of_error(found), True
-        if self._cancelled_here(call):
-            if is_cancellation(exc):
-                return Outcome.cancelled(self._cancel_reason(call)), True
-            # INV-23: an error raised while the call was being cancelled (on trio, grouped
-            # with the cancellation) is logged; the call ended cancelled either way.
-            logger.warning(
-                "tool %s (call %s) raised while being cancelled",
-                call.name,
-                call.call_id,
-                exc_info=exc,
-            )
-            return Outcome.cancelled(self._cancel_reason(call)), False
-        if is_cancellation(exc):
-            # A cancellation exception that no scope of ours asked for (on asyncio, awaiting
-            # a future someone else cancelled): an error like any other (issue #12).
-            logger.error(
-                "tool %s (call %s) raised a cancellation exception although nothing cancelled it",
-                call.name,
-                call.call_id,
-                exc_info=exc,
-            )
-            return Outcome.of_error(found), False
-        if not isinstance(found, ToolError | StopResponse):
-            logger.error("tool %s (call %s) raised", call.name, call.call_id, exc_info=exc)
-        return Outcome.of_error(found), False
+        cancelled = self._cancelled_here(call)
+        return judge(
+            exc,
+            cancelled=cancelled,
+            reason=self._cancel_reason(call) if cancelled else None,
+            tool=call.name,
+            call_id=call.call_id,
+        )
 
     def _finish(self, call: CallHandle, outcome: Outcome) -> None:
         # Sync, in the call's task (SC-8): answer or final entry, registries, end event.

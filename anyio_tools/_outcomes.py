@@ -16,6 +16,7 @@ import attrs
 from ._chat import FunctionCall, FunctionCallOutput, new_output
 from ._errors import StopResponse, ToolError
 from ._events import CallStatus
+from ._groups import collapse, is_cancellation
 from ._values import (
     CANCELLED_TEXT,
     GENERIC_ERROR_TEXT,
@@ -34,6 +35,7 @@ __all__ = [
     "answer",
     "ended_message",
     "final_output",
+    "judge",
 ]
 
 logger = logging.getLogger("anyio_tools.executor")
@@ -249,3 +251,41 @@ def ended_message(outcome: Outcome, *, updated: bool) -> tuple[CallStatus, str |
             return CallStatus.ERROR, UNUSABLE_VALUE_TEXT
         return CallStatus.ERROR, _error_message(error)
     return status, outcome.text
+
+
+def judge(
+    exc: BaseException, *, cancelled: bool, reason: str | None, tool: str, call_id: str
+) -> tuple[Outcome, bool]:
+    """Turn whatever a tool's body raised into its one outcome, and say whether to re-raise.
+
+    The same on asyncio and trio (issue #11): exception groups are collapsed first.
+    ``KeyboardInterrupt`` and ``SystemExit`` are reported as errors and re-raised. When the
+    call was *cancelled* (its own scope or one around it), a pure cancellation is re-raised
+    and a real error raised during the cancellation is logged; the outcome is ``cancelled``
+    either way. A cancellation exception that nothing asked for is an error like any other.
+    Must be called with an event loop running.
+    """
+    found = collapse(exc)
+    if isinstance(found, KeyboardInterrupt | SystemExit):
+        return Outcome.of_error(found), True
+    if cancelled:
+        if is_cancellation(exc):
+            return Outcome.cancelled(reason), True
+        # INV-23: on trio the error comes grouped with the cancellation; on asyncio alone.
+        logger.warning(
+            "tool %s (call %s) raised while being cancelled", tool, call_id, exc_info=exc
+        )
+        return Outcome.cancelled(reason), False
+    if is_cancellation(exc):
+        # On asyncio, awaiting a future someone else cancelled raises CancelledError in a task
+        # nobody cancelled (issue #12): an error of this call, not a teardown.
+        logger.error(
+            "tool %s (call %s) raised a cancellation exception although nothing cancelled it",
+            tool,
+            call_id,
+            exc_info=exc,
+        )
+        return Outcome.of_error(found), False
+    if not isinstance(found, ToolError | StopResponse):
+        logger.error("tool %s (call %s) raised", tool, call_id, exc_info=exc)
+    return Outcome.of_error(found), False

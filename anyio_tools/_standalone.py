@@ -6,22 +6,21 @@ duplicate policy, no registry and no event.
 
 from __future__ import annotations
 
-import logging
+import math
 from typing import Any
 
 import attrs
-from anyio import get_cancelled_exc_class
+from anyio import current_effective_deadline
+from anyio.lowlevel import checkpoint
 
 from ._arguments import parse_arguments
 from ._chat import FunctionCall, FunctionCallOutput, current_time
 from ._context import RunContext
-from ._errors import InvalidArgumentsError, StopResponse, ToolError
-from ._outcomes import DispatchResult, Outcome, answer
+from ._errors import InvalidArgumentsError
+from ._outcomes import DispatchResult, Outcome, answer, judge
 from ._tools import Tool
 
 __all__ = ["run_tool"]
-
-logger = logging.getLogger("anyio_tools.executor")
 
 
 async def run_tool(
@@ -30,7 +29,7 @@ async def run_tool(
     """Run one call of ``tool`` to completion, outside any executor.
 
     Updates the tool makes are recorded on the context (``ctx.updates``) and nothing else.
-    Cancelling ``run_tool()`` cancels the tool.
+    Cancelling ``run_tool()`` cancels the tool. Always a checkpoint.
 
     Args:
         tool: The tool to run.
@@ -43,6 +42,7 @@ async def run_tool(
     try:
         parsed = parse_arguments(tool.name, call.arguments)
     except InvalidArgumentsError as exc:
+        await checkpoint()
         return DispatchResult(call, FunctionCallOutput.from_exception(call, exc))
     if parsed.text != call.arguments:
         call = attrs.evolve(call, arguments=parsed.text)
@@ -50,13 +50,22 @@ async def run_tool(
         ctx = RunContext(function_call=call)
     prepared = tool.prepare(parsed.value)
     if prepared.error is not None:
+        await checkpoint()
         return DispatchResult(call, FunctionCallOutput.from_exception(call, prepared.error))
     try:
         value = await tool.invoke(ctx, prepared.arguments or {})
-    except get_cancelled_exc_class():
-        raise
-    except Exception as exc:
-        if not isinstance(exc, ToolError | StopResponse):
-            logger.error("tool %s (call %s) raised", tool.name, call.call_id, exc_info=exc)
-        return answer(call, Outcome.of_error(exc), created_at=current_time())
-    return answer(call, Outcome.of_value(value), created_at=current_time())
+    except BaseException as exc:
+        cancelled = current_effective_deadline() == -math.inf
+        outcome, propagate = judge(
+            exc,
+            cancelled=cancelled,
+            reason="run_tool() was cancelled" if cancelled else None,
+            tool=tool.name,
+            call_id=call.call_id,
+        )
+        if propagate:
+            raise
+    else:
+        outcome = Outcome.of_value(value, tool=tool.name, call_id=call.call_id)
+    await checkpoint()  # INV-27; raises here if the tool swallowed our cancellation
+    return answer(call, outcome, created_at=current_time())

@@ -10,12 +10,15 @@ import pytest
 from anyio_tools import (
     CallEnded,
     CallRegistry,
+    ExecutorState,
+    FunctionCall,
     RunContext,
     RunningCallTools,
     ToolError,
     ToolExecutor,
     ToolFlag,
     function_tool,
+    run_tool,
 )
 from anyio_tools.testing import FakeHost, tool_task_names
 
@@ -197,6 +200,30 @@ async def test_public_async_apis_are_checkpoints() -> None:
             scope.cancel()
             await executor.drain()
             pytest.fail("drain() returned without a checkpoint")
+        assert scope.cancelled_caught
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await executor.aclose()
+            pytest.fail("aclose() returned without a checkpoint")
+        assert scope.cancelled_caught
+        assert executor.state is ExecutorState.CLOSED  # closing happened all the same
+
+
+async def test_run_tool_is_a_checkpoint_on_every_path() -> None:
+    """INV-27 / issue #11 item 11: run_tool() notices a pending cancellation, also when the
+    arguments are refused or the tool returns without awaiting."""
+
+    @function_tool
+    async def instant(ctx: RunContext[None], n: int) -> int:
+        """Return at once."""
+        return n
+
+    for arguments in ('{"n": 1}', "not json", '{"n": "x"}'):
+        call = FunctionCall(call_id="c1", name="instant", arguments=arguments)
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await run_tool(instant, call)
+            pytest.fail(f"run_tool() returned without a checkpoint for {arguments!r}")
         assert scope.cancelled_caught
 
 
