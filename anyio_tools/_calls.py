@@ -66,7 +66,7 @@ class CallHandle:
     __slots__ = (
         "__weakref__",
         "_owner",
-        "_update_events",
+        "_update_messages",
         "_update_wakeup",
         "answer_value",
         "answered",
@@ -106,14 +106,14 @@ class CallHandle:
         self.arguments_value = arguments_value
         self.key = key
         self.cancellable = tool.info.cancellable
-        self.released: anyio.Event = loop.new_event()
+        self.released: anyio.Event | None = loop.new_event()  # dropped once set
         self.answer_value: DispatchResult | None = None
         self.answered = False
         self.task: TaskHandle[None] | None = None
         self.updated = False
         self.cancel_reason: str | None = None
         self.outcome: Outcome | None = None  # set once, when the call ends
-        self._update_events: list[CallUpdated] | None = None
+        self._update_messages: list[str] | None = None  # raw messages, for updates()
         self._update_wakeup: anyio.Event | None = None
 
     def __repr__(self) -> str:
@@ -166,7 +166,11 @@ class CallHandle:
         Returns:
             What the LLM sees for the call now, and the call item to record.
         """
-        await self.released.wait()
+        released = self.released
+        if released is None:
+            await self.checkpoint()
+        else:
+            await released.wait()
         answer = self.answer_value
         assert answer is not None  # set before the event
         return answer
@@ -181,12 +185,14 @@ class CallHandle:
             One `CallUpdated` per ``ctx.update()`` of the tool (its entry id and message).
         """
         index = 0
+        call_id = self.call.call_id
         while True:
-            events = self._update_events
-            if events is not None and index < len(events):
+            messages = self._update_messages
+            if messages is not None and index < len(messages):
                 await self.checkpoint()
+                entry_id = call_id if index == 0 else f"{call_id}_update_{index}"
                 index += 1
-                yield events[index - 1]
+                yield CallUpdated(entry_id, call_id, messages[index - 1])
                 continue
             if self.outcome is not None:
                 await self.checkpoint()
@@ -242,12 +248,12 @@ class CallHandle:
 
     # -- executor side ----------------------------------------------------------------------
 
-    def record_update(self, event: CallUpdated) -> None:
-        """Keep an update for `updates` and wake its iterators."""
-        if self._update_events is None:
-            self._update_events = [event]
+    def record_update(self, message: str) -> None:
+        """Keep an update's message for `updates` and wake its iterators."""
+        if self._update_messages is None:
+            self._update_messages = [message]
         else:
-            self._update_events.append(event)
+            self._update_messages.append(message)
         self._wake_iterators()
 
     def _wake_iterators(self) -> None:
@@ -261,7 +267,9 @@ class CallHandle:
         if not self.answered:
             self.answered = True
             self.answer_value = answer
-            self.released.set()
+            released, self.released = self.released, None  # waiters hold their own reference
+            if released is not None:
+                released.set()
 
     def end(self, outcome: Outcome) -> None:
         """Record how the call ended (once) and wake whoever iterates its updates."""

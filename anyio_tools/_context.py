@@ -369,6 +369,14 @@ class RunContext(Generic[UserdataT]):
                 "build a new RunContext for each call"
             )
 
+    def mark_function_call(self, function_call: FunctionCall) -> None:
+        """Replace the call item by a marked copy of it (done by the executor, EXE-8)."""
+        if function_call.call_id != self._function_call.call_id:
+            raise ValueError(
+                f"cannot replace call {self.call_id!r} by call {function_call.call_id!r}"
+            )
+        self._function_call = function_call
+
     def detach(self) -> None:
         """Detach the executor once the call ended; later updates are only recorded."""
         self._binding = None

@@ -411,8 +411,12 @@ class ToolExecutor(AsyncContextManagerMixin):
         except CallRefusedError as refused:
             await checkpoint()
             return refused.result
+        released = call.released
         try:
-            await call.released.wait()
+            if released is None:
+                await self._loop.checkpoint()
+            else:
+                await released.wait()
         except get_cancelled_exc_class():
             # EXE-13: the answer never reaches this dispatcher's caller, so the call was its
             # work, even when its first answer landed in the same tick as the cancellation.
@@ -572,9 +576,8 @@ class ToolExecutor(AsyncContextManagerMixin):
 
     def on_update(self, call: CallHandle, entry_id: str, message: str, pair: UpdatePair) -> None:
         """Take an update of a running call: release it (first) or deliver it (later)."""
-        event = CallUpdated(entry_id, call.call_id, message)
-        emit_safely(self._host, event)
-        call.record_update(event)
+        emit_safely(self._host, CallUpdated(entry_id, call.call_id, message))
+        call.record_update(message)
         if not call.updated:
             call.updated = True
             if not call.answered:
@@ -582,6 +585,7 @@ class ToolExecutor(AsyncContextManagerMixin):
                 item = call.call
                 item = attrs.evolve(item, extra={**item.extra, _NON_BLOCKING_KEY: True})
                 call.call = item
+                call.ctx.mark_function_call(item)
                 call.release(DispatchResult(item, pair[1], non_blocking=True))
                 return
         if self._deliverer is not None:
