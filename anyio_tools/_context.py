@@ -24,6 +24,7 @@ from ._chat import (
     new_output,
 )
 from ._filler import FillerScheduler, FillerSource, check_filler_args
+from ._groups import collapse_groups
 from ._host import Conversation, ReplyTarget, SessionHandle, TurnHandle
 from ._options import ToolOptions, UpdatePromptArgs, render
 from ._values import value_text
@@ -324,12 +325,15 @@ class RunContext(Generic[UserdataT]):
             self._fillers = []
         self._fillers.append(scheduler)
         try:
-            async with anyio.create_task_group() as task_group:
-                task_group.start_soon(scheduler.run, name=f"filler {self.call_id}")
-                try:
-                    yield
-                finally:
-                    task_group.cancel_scope.cancel()
+            # INV-23, INV-26: the scheduler never raises (FIL-7), so what leaves this group is
+            # the body's own exception; never let it out wrapped in a group.
+            with collapse_groups():
+                async with anyio.create_task_group() as task_group:
+                    task_group.start_soon(scheduler.run, name=f"filler {self.call_id}")
+                    try:
+                        yield
+                    finally:
+                        task_group.cancel_scope.cancel()
         finally:
             self._fillers.remove(scheduler)
             if not self._fillers:

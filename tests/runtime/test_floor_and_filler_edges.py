@@ -1,0 +1,124 @@
+"""Edges of ``foreground()`` and ``with_filler()`` in a live session (issue #11; SPEC CTX-7,
+FIL-7, HOST-3, HND-3, INV-18, INV-23, INV-26).
+
+Determinism: virtual clocks on both backends; tests wait on events and session states, and
+every check runs outside the tool bodies (an ``assert`` in a tool would only become its error).
+"""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from anyio_tools import (
+    CallEnded,
+    FunctionCallOutput,
+    RunContext,
+    StopResponse,
+    ToolError,
+    function_tool,
+)
+from anyio_tools.runtime import Agent, AgentSession
+from anyio_tools.testing import tool_task_names
+
+from .helpers import call, llm
+
+Outcome = tuple[list[tuple[str, bool, bool]], list[tuple[str, str | None]]]
+
+FAULTS = ("tool_error", "stop_response", "plain")
+EXPECTED: dict[str, Outcome] = {
+    "tool_error": ([("no seats", True, True)], [("error", "no seats")]),
+    "stop_response": ([("", False, False)], [("done", None)]),
+    "plain": (
+        [("An internal error occurred while running the tool.", True, True)],
+        [("error", "internal detail")],
+    ),
+}
+
+
+async def _fail(fault: str) -> None:
+    await anyio.sleep(1)
+    if fault == "tool_error":
+        raise ToolError("no seats")
+    if fault == "stop_response":
+        raise StopResponse
+    raise RuntimeError("internal detail")
+
+
+async def _outcome(block: str, fault: str) -> Outcome:
+    """Run one call that fails with ``fault`` inside ``block``; return what the LLM and the
+    application saw: (output, is_error, reply_required) per answer, (status, message) per end."""
+
+    @function_tool
+    async def book(ctx: RunContext[None]) -> str:
+        """Book a seat."""
+        if block == "with_filler":
+            async with ctx.with_filler("hold on", delay=0.5):
+                await _fail(fault)
+        elif block == "foreground":
+            async with ctx.foreground():
+                await _fail(fault)
+        else:
+            await _fail(fault)
+        return "booked"
+
+    session: AgentSession[None] = AgentSession(llm=llm({"go": [call("book")]}))
+    ended: list[CallEnded] = []
+    session.on(CallEnded, ended.append)
+    async with session:
+        await session.start(Agent(instructions="x", tools=[book]))
+        with anyio.fail_after(60):
+            await session.run(user_input="go")
+    outputs = [
+        (item.output, item.is_error, item.reply_required)
+        for item in session.history.items
+        if isinstance(item, FunctionCallOutput)
+    ]
+    return outputs, [(str(e.status), e.message) for e in ended]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("block", ["with_filler", "foreground"])
+async def test_exception_leaving_a_context_block_is_the_tools_own(block: str, fault: str) -> None:
+    """INV-23, INV-26, FIL-7, CTX-7 (e): a tool raising ``ToolError``, ``StopResponse`` or a
+    plain exception inside ``with_filler()`` or ``foreground()`` gets the same answer text,
+    error flag and ``CallEnded`` status and message as without the block, on both backends
+    (the expected values are literal, so both backends must produce them)."""
+    without = await _outcome("none", fault)
+    assert without == EXPECTED[fault]
+    assert await _outcome(block, fault) == without
+    assert tool_task_names() == []
+
+
+async def test_filler_never_kills_its_tool_at_session_close() -> None:
+    """FIL-7, INV-18, HND-3: at session close the filler's idle wait fails; the filler stops
+    quietly and the non-cancellable call it belongs to ends done, its result recorded."""
+    progress: list[str] = []
+
+    @function_tool
+    async def book(ctx: RunContext[None]) -> str:
+        """Book under a repeating filler."""
+        await ctx.update("started")
+        async with ctx.with_filler("hold on", delay=1, interval=1):
+            progress.append("working")
+            await anyio.sleep(5)
+        progress.append("finished")
+        return "booked"
+
+    session: AgentSession[None] = AgentSession(llm=llm({"go": [call("book")]}), close_timeout=60)
+    ended: list[CallEnded] = []
+    session.on(CallEnded, ended.append)
+    with anyio.fail_after(120):
+        async with session:
+            await session.start(Agent(instructions="x", tools=[book]))
+            await session.run(user_input="go")
+            assert progress == ["working"]  # still inside the filler block at close
+    assert progress == ["working", "finished"]
+    assert [(str(e.status), e.message) for e in ended] == [("done", "booked")]
+    finals = [
+        item.output
+        for item in session.history.items
+        if isinstance(item, FunctionCallOutput) and item.call_id.endswith("_final")
+    ]
+    assert finals == ["booked"]  # recorded, not voiced (HND-3)
+    assert tool_task_names() == []
