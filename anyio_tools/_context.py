@@ -282,9 +282,11 @@ class RunContext(Generic[UserdataT]):
         """
         conversation = self._conversation("foreground()")
         binding = self._binding
-        if binding is not None and not conversation.acts_for_holder():
+        nested = conversation.acts_for_holder()
+        hold = conversation.hold_floor()  # HOST-3: the request's place in line is taken now
+        if binding is not None and not nested:
             await binding.wait_settled()  # CTX-7 (a)
-        async with conversation.hold_floor() as target:
+        async with hold as target:
             yield target
 
     @asynccontextmanager

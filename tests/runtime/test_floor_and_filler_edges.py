@@ -122,3 +122,61 @@ async def test_filler_never_kills_its_tool_at_session_close() -> None:
     ]
     assert finals == ["booked"]  # recorded, not voiced (HND-3)
     assert tool_task_names() == []
+
+
+async def _floor_queue(names: list[str], *, cancel: str | None = None) -> list[str]:
+    """Calls named ``names`` ask for the floor in that order while the user speaks; return
+    the order they held it in. ``cancel`` names a call whose wait is cancelled while it
+    queues."""
+    log: list[str] = []
+    gates = {name: anyio.Event() for name in names}
+    scopes: dict[str, anyio.CancelScope] = {}
+    done = anyio.Event()
+
+    @function_tool
+    async def hold(ctx: RunContext[None], name: str) -> None:
+        """Ask for the floor when told to."""
+        await ctx.update(f"{name} queued")
+        await gates[name].wait()
+        with anyio.CancelScope() as scopes[name]:
+            async with ctx.foreground():
+                log.append(f"{name} in")
+                await anyio.sleep(1)
+                log.append(f"{name} out")
+        if scopes[name].cancelled_caught:
+            log.append(f"{name} cancelled")
+        if len(log) == 2 * len(names) - (cancel is not None):
+            done.set()
+
+    script = {"go": [call("hold", name=name) for name in names]}
+    session: AgentSession[None] = AgentSession(llm=llm(script))
+    async with session:
+        await session.start(Agent(instructions="x", tools=[hold]))
+        with anyio.fail_after(60):
+            await session.run(user_input="go")
+            session.user_started_speaking()  # busy: every request queues
+            for name in names:
+                gates[name].set()
+                await anyio.wait_all_tasks_blocked()  # ``name`` asked before the next one
+            if cancel is not None:
+                scopes[cancel].cancel()
+                await anyio.wait_all_tasks_blocked()
+            session.user_stopped_speaking()
+            await done.wait()
+    assert tool_task_names() == []
+    return log
+
+
+async def test_floor_is_served_first_come_first_served() -> None:
+    """HOST-3, CON-10, INV-15: X asks for the floor before Y, Y before Z: they hold it in
+    that order on both backends, one at a time."""
+    names = ["x", "y", "z", "w"]
+    log = await _floor_queue(names)
+    assert log == [f"{name} {step}" for name in names for step in ("in", "out")]
+
+
+async def test_cancelled_floor_waiter_leaves_the_queue_without_losing_the_next_turn() -> None:
+    """HOST-3: a cancelled waiter at the head of the line leaves it; the next in line (not
+    any other) is served first, and nothing else is affected."""
+    log = await _floor_queue(["x", "y", "z"], cancel="x")
+    assert log == ["x cancelled", "y in", "y out", "z in", "z out"]
