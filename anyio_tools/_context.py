@@ -278,7 +278,8 @@ class RunContext(Generic[UserdataT]):
 
         Raises:
             RuntimeError: The context has no session that supports it.
-            ActivityClosedError: The session closed before the floor was free.
+            ActivityClosedError: Before the floor was free, the session closed, or (for a
+                tool of one agent) the conversation was handed to another agent.
         """
         conversation = self._conversation("foreground()")
         binding = self._binding

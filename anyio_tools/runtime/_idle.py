@@ -232,13 +232,16 @@ class IdleWaits:
     async def _hold_floor(self, ticket: int) -> AsyncIterator[ReplyTarget]:
         run_guard = self._run_guard()
         try:
+            # CTX-7 (f): an agent-scoped call fails once its activity drains (the drain waits
+            # for the call); a session-scoped one waits for the next agent (CTX-7 (b)).
+            owner = self._owner_of_current_call()
             if self.acts_for_holder():  # CTX-7 (d): nested
-                target = await self._wait_idle(ticket, None)
+                target = await self._wait_idle(ticket, owner)
                 yield target
                 return
             # A holder-free waiter is ready only while the floor is free, and nothing awaits
             # between its wake-up and taking the floor (HOST-3: one atomic step).
-            target = await self._wait_idle(ticket, None)
+            target = await self._wait_idle(ticket, owner)
             token = FloorToken(repr(current_call.get()))
             self._floor_token = token
             reset = current_holder.set(token)
@@ -252,6 +255,20 @@ class IdleWaits:
             if run_guard is not None:
                 run_guard.guards -= 1
                 self._notify()
+
+    def _owner_of_current_call(self) -> Activity | None:
+        # The activity whose executors run the current call, if any. Only the current
+        # activity can own a running call: a handoff starts the next one after the old one
+        # closed, and closing ends the calls of its executors.
+        call = current_call.get()
+        activity = self._activity
+        if call is None or activity is None:
+            return None
+        call_id = call.call_id
+        for executor in activity.executors:
+            if any(running.call_id == call_id for running in executor.running()):
+                return activity
+        return None
 
     def _run_guard(self) -> RunState | None:
         # RUN-2: a foreground entered by a call of the active run keeps that run open.

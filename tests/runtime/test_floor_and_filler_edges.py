@@ -7,10 +7,13 @@ every check runs outside the tool bodies (an ``assert`` in a tool would only bec
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
 from anyio_tools import (
+    ActivityClosedError,
     CallEnded,
     FunctionCallOutput,
     RunContext,
@@ -18,7 +21,7 @@ from anyio_tools import (
     ToolError,
     function_tool,
 )
-from anyio_tools.runtime import Agent, AgentSession
+from anyio_tools.runtime import Agent, AgentSession, AsyncToolset
 from anyio_tools.testing import tool_task_names
 
 from .helpers import call, llm
@@ -180,3 +183,65 @@ async def test_cancelled_floor_waiter_leaves_the_queue_without_losing_the_next_t
     any other) is served first, and nothing else is affected."""
     log = await _floor_queue(["x", "y", "z"], cancel="x")
     assert log == ["x cancelled", "y in", "y out", "z in", "z out"]
+
+
+async def _foreground_across_handoff(*, session_scoped: bool) -> tuple[list[str], list[Any]]:
+    """A call of agent "a" waits in ``foreground()`` while the user speaks; the conversation
+    hands off to "b". Return what the call saw and its end events."""
+    seen: list[str] = []
+    asked = anyio.Event()
+    done = anyio.Event()
+
+    @function_tool
+    async def confirm(ctx: RunContext[None]) -> None:
+        """Confirm with the user once the floor is free (not cancellable)."""
+        await ctx.update("checking")
+        await asked.wait()
+        try:
+            async with ctx.foreground() as target:
+                seen.append(f"held on {target.name}")  # type: ignore[attr-defined]
+        except ActivityClosedError as exc:
+            seen.append(f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            done.set()
+
+    toolset = AsyncToolset(id="s", tools=[confirm])  # type: ignore[list-item]
+    session: AgentSession[None] = AgentSession(
+        llm=llm({"go": [call("confirm")]}), tools=[toolset] if session_scoped else []
+    )
+    ended: list[CallEnded] = []
+    session.on(CallEnded, ended.append)
+    b = Agent(instructions="b", name="b")
+    async with session:
+        await session.start(
+            Agent(instructions="a", name="a", tools=[] if session_scoped else [confirm])
+        )
+        with anyio.fail_after(60):
+            await session.run(user_input="go")
+            session.user_started_speaking()  # busy: the foreground waits
+            asked.set()
+            await anyio.wait_all_tasks_blocked()
+            session.update_agent(b)
+            session.user_stopped_speaking()
+            await session.wait_for_agent(b)  # hung while the old activity drained
+            await done.wait()
+    assert tool_task_names() == []
+    return seen, [(str(e.status), e.message) for e in ended]
+
+
+async def test_agent_scoped_foreground_fails_when_its_activity_drains() -> None:
+    """CTX-7 (f), HND-1, INV-18: a non-cancellable agent-scoped call waiting in
+    ``foreground()`` gets ``ActivityClosedError`` when a handoff drains its activity, so the
+    drain ends and the new agent becomes active."""
+    seen, ended = await _foreground_across_handoff(session_scoped=False)
+    assert seen == ["ActivityClosedError: a is no longer active"]
+    assert ended == [("error", "a is no longer active")]
+
+
+async def test_session_scoped_foreground_is_retargeted_by_a_handoff() -> None:
+    """CTX-7 (b), HND-1 (6): a session-scoped call's foreground waits through the handoff and
+    takes the floor on the new agent."""
+    seen, ended = await _foreground_across_handoff(session_scoped=True)
+    assert seen == ["held on b"]
+    assert ended == [("done", None)]
