@@ -165,6 +165,11 @@ class RunContext(Generic[UserdataT]):
         return self._session.userdata
 
     @property
+    def answered(self) -> bool:
+        """Whether the call gave its first answer: its first update, or its end."""
+        return bool(self._updates) or self._detached
+
+    @property
     def updates(self) -> Sequence[UpdatePair]:
         """The updates recorded so far, oldest first (a read-only view)."""
         return self._updates

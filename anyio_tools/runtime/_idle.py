@@ -1,8 +1,9 @@
 """Idleness, idle waits and the floor of a session (SPEC CON-9, CON-10, HOST-3, DEL-2, CTX-7,
 RUN-2).
 
-The session is idle when its current activity is active, no speech is playing or queued, and
-the user is not speaking; running tools never make it busy. The floor is a session-wide hold
+The session is idle when its current activity is active, no speech is playing or queued, no
+follow-up step is due (every call of a step answered), and the user is not speaking; running
+tools never make it busy. The floor is a session-wide hold
 taken by ``RunContext.foreground()``: while it is held, every idle-waiter that does not act for
 the holder keeps waiting.
 """
@@ -88,6 +89,9 @@ class IdleWaits:
     def _notify(self) -> None:
         raise NotImplementedError
 
+    def _follow_up_due(self) -> bool:
+        raise NotImplementedError
+
     def _init_waits(self) -> None:
         self._waiters = []
         self._serving = None
@@ -102,6 +106,7 @@ class IdleWaits:
             and activity.agent is self._current_agent
             and self._speech_demand == 0
             and self._user_state is UserState.LISTENING
+            and not self._follow_up_due()  # CON-9: a due follow-up counts as being produced
         )
 
     def _floor_free_for_caller(self) -> bool:

@@ -121,6 +121,7 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         self._cut_scopes: dict[SpeechHandle, anyio.CancelScope] = {}
         self._floor_token: FloorToken | None = None
         self._init_waits()
+        self._tool_phases = []
         self._changed = anyio.Event()
         self._activity_event = anyio.Event()
         self._run: RunState | None = None

@@ -24,7 +24,7 @@ from anyio_tools import (
 from anyio_tools.runtime import Agent, AgentSession, AsyncToolset
 from anyio_tools.testing import tool_task_names
 
-from .helpers import call, llm
+from .helpers import call, llm, said
 
 Outcome = tuple[list[tuple[str, bool, bool]], list[tuple[str, str | None]]]
 
@@ -245,3 +245,28 @@ async def test_session_scoped_foreground_is_retargeted_by_a_handoff() -> None:
     seen, ended = await _foreground_across_handoff(session_scoped=True)
     assert seen == ["held on b"]
     assert ended == [("done", None)]
+
+
+async def test_update_then_foreground_speaks_after_the_updates_own_answer() -> None:
+    """CON-9, CTX-7, INV-16: a tool that updates and enters ``foreground()`` at once: the
+    LLM's answer to that update ("ok") is due, so it counts as being produced and is spoken
+    first; then the floor is taken and the body speaks ("p1")."""
+    done = anyio.Event()
+
+    @function_tool
+    async def book(ctx: RunContext[None]) -> None:
+        """Start (answering the call), and at once speak in the foreground."""
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(ctx.update, "p0")
+            async with ctx.foreground():
+                await ctx.session.say("p1").wait_for_playout()  # type: ignore[attr-defined]
+        done.set()
+
+    session: AgentSession[None] = AgentSession(llm=llm({"go": [call("book")]}))
+    async with session:
+        await session.start(Agent(instructions="x", tools=[book]))
+        with anyio.fail_after(60):
+            await session.run(user_input="go")
+            await done.wait()
+    assert said(session.history)[-2:] == ["ok", "p1"]
+    assert tool_task_names() == []
