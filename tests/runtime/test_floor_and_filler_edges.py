@@ -270,3 +270,53 @@ async def test_update_then_foreground_speaks_after_the_updates_own_answer() -> N
             await done.wait()
     assert said(session.history)[-2:] == ["ok", "p1"]
     assert tool_task_names() == []
+
+
+async def test_foreground_keeps_its_place_in_line_while_its_updates_settle() -> None:
+    """HOST-3, CTX-7 (a), INV-16: X enters ``foreground()`` with an update still to be
+    voiced, then Y enters; X's request dates from its entry, so once X's reply played, X
+    holds the floor before Y."""
+    log: list[str] = []
+    gates = {"x": anyio.Event(), "y": anyio.Event()}
+    done = anyio.Event()
+
+    async def ask(ctx: RunContext[None], name: str) -> None:
+        await ctx.update(f"{name} queued")
+        await gates[name].wait()
+        if name == "x":
+            await ctx.update("x progress", template="{message}")
+        async with ctx.foreground():
+            log.append(f"{name} in")
+            spoken.append(said(ctx.session.history)[-1])  # type: ignore[attr-defined]
+            await anyio.sleep(1)
+            log.append(f"{name} out")
+        if len(log) == 4:
+            done.set()
+
+    @function_tool
+    async def hold(ctx: RunContext[None], name: str) -> None:
+        """Ask for the floor when told to (X with an update still pending)."""
+        await ask(ctx, name)
+
+    @function_tool
+    async def hold_elsewhere(ctx: RunContext[None], name: str) -> None:
+        """The same, run by another executor (its updates settle on their own)."""
+        await ask(ctx, name)
+
+    spoken: list[str] = []
+    script = {"go": [call("hold", name="x"), call("hold_elsewhere", name="y")]}
+    session: AgentSession[None] = AgentSession(llm=llm(script, reply="REPLY"))
+    elsewhere = AsyncToolset(id="elsewhere", tools=[hold_elsewhere])  # type: ignore[list-item]
+    async with session:
+        await session.start(Agent(instructions="x", tools=[hold, elsewhere]))
+        with anyio.fail_after(60):
+            await session.run(user_input="go")
+            session.user_started_speaking()
+            for name in ("x", "y"):
+                gates[name].set()
+                await anyio.wait_all_tasks_blocked()
+            session.user_stopped_speaking()
+            await done.wait()
+    assert log == ["x in", "x out", "y in", "y out"]
+    assert spoken == ["REPLY", "REPLY"]  # X's update was voiced before either body
+    assert tool_task_names() == []
