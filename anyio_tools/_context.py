@@ -24,6 +24,7 @@ from ._chat import (
     new_output,
 )
 from ._filler import FillerScheduler, FillerSource, check_filler_args
+from ._groups import collapse_groups
 from ._host import Conversation, ReplyTarget, SessionHandle, TurnHandle
 from ._options import ToolOptions, UpdatePromptArgs, render
 from ._values import value_text
@@ -164,6 +165,11 @@ class RunContext(Generic[UserdataT]):
         return self._session.userdata
 
     @property
+    def answered(self) -> bool:
+        """Whether the call gave its first answer: its first update, or its end."""
+        return bool(self._updates) or self._detached
+
+    @property
     def updates(self) -> Sequence[UpdatePair]:
         """The updates recorded so far, oldest first (a read-only view)."""
         return self._updates
@@ -277,13 +283,16 @@ class RunContext(Generic[UserdataT]):
 
         Raises:
             RuntimeError: The context has no session that supports it.
-            ActivityClosedError: The session closed before the floor was free.
+            ActivityClosedError: Before the floor was free, the session closed, or (for a
+                tool of one agent) the conversation was handed to another agent.
         """
         conversation = self._conversation("foreground()")
         binding = self._binding
-        if binding is not None and not conversation.acts_for_holder():
+        nested = conversation.acts_for_holder()
+        hold = conversation.hold_floor()  # HOST-3: the request's place in line is taken now
+        if binding is not None and not nested:
             await binding.wait_settled()  # CTX-7 (a)
-        async with conversation.hold_floor() as target:
+        async with hold as target:
             yield target
 
     @asynccontextmanager
@@ -324,12 +333,15 @@ class RunContext(Generic[UserdataT]):
             self._fillers = []
         self._fillers.append(scheduler)
         try:
-            async with anyio.create_task_group() as task_group:
-                task_group.start_soon(scheduler.run, name=f"filler {self.call_id}")
-                try:
-                    yield
-                finally:
-                    task_group.cancel_scope.cancel()
+            # INV-23, INV-26: the scheduler never raises (FIL-7), so what leaves this group is
+            # the body's own exception; never let it out wrapped in a group.
+            with collapse_groups():
+                async with anyio.create_task_group() as task_group:
+                    task_group.start_soon(scheduler.run, name=f"filler {self.call_id}")
+                    try:
+                        yield
+                    finally:
+                        task_group.cancel_scope.cancel()
         finally:
             self._fillers.remove(scheduler)
             if not self._fillers:

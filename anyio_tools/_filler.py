@@ -13,7 +13,9 @@ from typing import TypeAlias, final
 
 import anyio
 
+from ._errors import ActivityClosedError
 from ._floor import current_holder
+from ._groups import collapse_groups
 from ._host import Conversation, TurnHandle
 
 __all__ = ["FillerScheduler", "FillerSource", "check_filler_args"]
@@ -74,12 +76,22 @@ class FillerScheduler:
         return self._turn is not None and self._turn.interrupted
 
     async def run(self) -> None:
-        """The scheduler's loop; runs until it stops on its own or is cancelled."""
+        """The scheduler's loop; runs until it stops on its own or is cancelled.
+
+        It never raises into its tool (FIL-7, INV-18): a wait that fails because the
+        conversation moved on, or anything else going wrong, stops this filler only.
+        """
         current_holder.set(None)  # CTX-7c: fillers never act for a floor holder
-        async with anyio.create_task_group() as task_group:
-            task_group.start_soon(self._watch_activity, name="filler activity watch")
-            await self._loop()
-            task_group.cancel_scope.cancel()
+        try:
+            with collapse_groups():
+                async with anyio.create_task_group() as task_group:
+                    task_group.start_soon(self._watch_activity, name="filler activity watch")
+                    await self._loop()
+                    task_group.cancel_scope.cancel()
+        except ActivityClosedError as exc:  # also SessionClosedError
+            logger.debug("the filler stops: %s", exc)
+        except Exception:
+            logger.warning("the filler failed; it stops", exc_info=True)
 
     async def _watch_activity(self) -> None:
         while True:

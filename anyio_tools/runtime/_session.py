@@ -120,6 +120,8 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         self._speaking: set[SpeechHandle] = set()
         self._cut_scopes: dict[SpeechHandle, anyio.CancelScope] = {}
         self._floor_token: FloorToken | None = None
+        self._init_waits()
+        self._tool_phases = []
         self._changed = anyio.Event()
         self._activity_event = anyio.Event()
         self._run: RunState | None = None
@@ -404,6 +406,7 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
     def _notify(self) -> None:
         changed, self._changed = self._changed, anyio.Event()
         changed.set()
+        self._serve_waiters()  # HOST-3
 
     def _bump_activity(self) -> None:
         bumped, self._activity_event = self._activity_event, anyio.Event()

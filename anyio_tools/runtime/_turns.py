@@ -37,6 +37,24 @@ __all__ = ["TurnRunner"]
 logger = logging.getLogger("anyio_tools.runtime")
 
 
+class _ToolPhase:
+    """The calls of one step, from admission until every one answered and was committed."""
+
+    __slots__ = ("contexts", "results")
+
+    def __init__(self, size: int) -> None:
+        self.results: list[DispatchResult | None] = [None] * size
+        self.contexts: list[RunContext[Any] | None] = [None] * size
+
+    def all_answered(self) -> bool:
+        # A call answers synchronously in its own task (its first update, or its end),
+        # before its dispatcher wakes up to hand the answer to this phase.
+        return all(
+            result is not None or (ctx is not None and ctx.answered)
+            for result, ctx in zip(self.results, self.contexts, strict=True)
+        )
+
+
 class TurnRunner:
     """The turn-running part of `AgentSession` (a mixin; the session provides the state)."""
 
@@ -50,6 +68,7 @@ class TurnRunner:
     _speech_demand: int
     _speaking: set[SpeechHandle]
     _cut_scopes: dict[SpeechHandle, anyio.CancelScope]
+    _tool_phases: list[_ToolPhase]
 
     def emit(self, event: SessionEvent) -> None:
         raise NotImplementedError
@@ -245,17 +264,23 @@ class TurnRunner:
         Returns:
             The answers for the LLM's next step, or None when the turn takes no more step.
         """
-        results: list[DispatchResult | None] = [None] * len(calls)
-        async with anyio.create_task_group() as task_group:
-            for index, call in enumerate(calls):  # EXE-10: admitted in emission order
-                route = activity.routes.get(call.name)
-                if route is None:  # EXE-2
-                    error = UnknownToolError(call.name, list(activity.routes))
-                    results[index] = DispatchResult(
-                        call, FunctionCallOutput.from_exception(call, error)
-                    )
-                    continue
-                await task_group.start(self._dispatch, route, handle, call, results, index)
+        phase = _ToolPhase(len(calls))
+        results = phase.results
+        self._tool_phases.append(phase)
+        try:
+            async with anyio.create_task_group() as task_group:
+                for index, call in enumerate(calls):  # EXE-10: admitted in emission order
+                    route = activity.routes.get(call.name)
+                    if route is None:  # EXE-2
+                        error = UnknownToolError(call.name, list(activity.routes))
+                        results[index] = DispatchResult(
+                            call, FunctionCallOutput.from_exception(call, error)
+                        )
+                        continue
+                    await task_group.start(self._dispatch, route, handle, call, phase, index)
+        finally:
+            # Sync from here to the follow-up step's demand (or the turn's end): no idle gap.
+            self._tool_phases.remove(phase)
         answers = [r for r in results if r is not None]
         handoffs = [r.handoff for r in answers if r.handoff is not None]
         committed: list[ChatItem] = []
@@ -302,7 +327,7 @@ class TurnRunner:
         route: Route,
         handle: SpeechHandle,
         call: FunctionCall,
-        results: list[DispatchResult | None],
+        phase: _ToolPhase,
         index: int,
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
@@ -311,5 +336,10 @@ class TurnRunner:
         ctx: RunContext[Any] = RunContext(
             function_call=call, session=cast(Any, self), speech_handle=handle
         )
+        phase.contexts[index] = ctx
         task_status.started()
-        results[index] = await executor.execute(tool, ctx)
+        phase.results[index] = await executor.execute(tool, ctx)
+
+    def _follow_up_due(self) -> bool:
+        """Whether a step's calls all answered and its tool phase has not ended yet (CON-9)."""
+        return any(phase.all_answered() for phase in self._tool_phases)

@@ -10,9 +10,11 @@ import anyio
 
 from anyio_tools import (
     CallEnded,
+    FunctionCallOutput,
     ReplyDropped,
     ReplyUpdated,
     RunContext,
+    ToolError,
     ToolExecutor,
     ToolFlag,
     function_tool,
@@ -53,14 +55,16 @@ def tool_then_reply(tool: str) -> ScriptedLLM:
 
 
 async def test_tool_raising_inside_with_filler() -> None:
-    """FIL-7, INV-23: the tool's exception is its answer; the filler task is gone."""
+    """FIL-7, INV-23, INV-26: the tool's own exception is its answer, verbatim on both
+    backends (a ``ToolError``, whose text reaches the LLM only if it is not wrapped); the
+    filler task is gone."""
 
     @function_tool
     async def faulty(ctx: RunContext[None]) -> None:
         """Raise inside a filler block."""
         async with ctx.with_filler("hold on", delay=1):
             await anyio.sleep(5)
-            raise RuntimeError("broken inside the filler")
+            raise ToolError("no seats left on that flight")
 
     session: AgentSession[None] = AgentSession(llm=tool_then_reply("faulty"))
     events: list[Any] = []
@@ -70,7 +74,15 @@ async def test_tool_raising_inside_with_filler() -> None:
         await session.run(user_input="go")
         assert not [name for name in tool_task_names() if name.startswith("filler")]
     assert ends(events) == {"call_1": 1}
-    assert [e.status for e in events if isinstance(e, CallEnded)] == ["error"]
+    assert [(e.status, e.message) for e in events if isinstance(e, CallEnded)] == [
+        ("error", "no seats left on that flight")
+    ]
+    answers = [
+        (item.output, item.is_error)
+        for item in session.history.items
+        if isinstance(item, FunctionCallOutput)
+    ]
+    assert answers == [("no seats left on that flight", True)]
     assert tool_task_names() == []
 
 
