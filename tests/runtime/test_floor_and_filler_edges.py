@@ -19,6 +19,7 @@ from anyio_tools import (
     RunContext,
     StopResponse,
     ToolError,
+    ToolFlag,
     function_tool,
 )
 from anyio_tools.runtime import Agent, AgentSession, AsyncToolset
@@ -319,4 +320,59 @@ async def test_foreground_keeps_its_place_in_line_while_its_updates_settle() -> 
             await done.wait()
     assert log == ["x in", "x out", "y in", "y out"]
     assert spoken == ["REPLY", "REPLY"]  # X's update was voiced before either body
+    assert tool_task_names() == []
+
+
+@pytest.mark.parametrize("block", ["bare", "with_filler", "foreground", "own_task_group"])
+async def test_error_during_own_cancellation_at_handoff_keeps_the_session(block: str) -> None:
+    """Issue #11 item 1 and the exception-group matrix's last row: a cancellable tool whose
+    child task raises while the handoff cancels it (a group mixing the cancellation with the
+    error on trio) ends `cancelled`, inside any block, and the session lives on (INV-23)."""
+    inside = anyio.Event()
+
+    async def child() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise ConnectionError("connection lost while closing")
+
+    async def work() -> None:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(child)
+            inside.set()
+            await anyio.sleep_forever()
+
+    @function_tool(flags=ToolFlag.CANCELLABLE)
+    async def fetch(ctx: RunContext[None]) -> str:
+        """Fetch, slowly."""
+        await ctx.update("fetching")
+        if block == "with_filler":
+            async with ctx.with_filler("still fetching", delay=100):
+                await work()
+        elif block == "foreground":
+            async with ctx.foreground():
+                await work()
+        elif block == "own_task_group":
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(work)
+        else:
+            await work()
+        return "fetched"
+
+    session: AgentSession[None] = AgentSession(llm=llm({"go": [call("fetch")], "hi": "hello"}))
+    ended: list[CallEnded] = []
+    session.on(CallEnded, ended.append)
+    other = Agent(instructions="other")
+    with anyio.fail_after(60):
+        async with session:
+            await session.start(Agent(instructions="x", tools=[fetch]))
+            session.generate_reply(user_input="go")  # a run would stay open (RUN-2)
+            await inside.wait()
+            session.update_agent(other)
+            await session.wait_for_agent(other)
+            result = await session.run(user_input="hi")
+    assert [(e.id, str(e.status), e.message) for e in ended] == [
+        ("call_1_final", "cancelled", None)
+    ]
+    assert "hello" in said(result)
     assert tool_task_names() == []
