@@ -19,6 +19,7 @@ from anyio.abc import TaskStatus
 
 from anyio_tools._builtins import RunningCallTools
 from anyio_tools._executor import ExecutorScope, ToolExecutor
+from anyio_tools._groups import collapse_groups
 from anyio_tools._host import ToolHost
 from anyio_tools._options import ToolOptions
 from anyio_tools._tools import Tool
@@ -30,7 +31,7 @@ from ._toolset import AsyncToolset
 if TYPE_CHECKING:
     from anyio_tools._registry import CallRegistry
 
-__all__ = ["Activity", "ActivityState", "Route", "build_routes"]
+__all__ = ["Activity", "ActivityState", "Route", "async_toolsets", "build_routes", "drain_all"]
 
 logger = logging.getLogger("anyio_tools.runtime")
 
@@ -93,6 +94,14 @@ def async_toolsets(items: Sequence[ToolsetItem]) -> list[AsyncToolset]:
     for item in items:
         visit(item)
     return list(found.values())
+
+
+async def drain_all(executors: Sequence[ToolExecutor]) -> None:
+    """Drain ``executors`` together (CAN-7): the slowest one bounds the wait, not their sum."""
+    with collapse_groups():
+        async with anyio.create_task_group() as task_group:
+            for executor in executors:
+                task_group.start_soon(executor.drain, name="drain")
 
 
 @final
@@ -175,8 +184,7 @@ class Activity:
                 await self._close_requested.wait()
                 while self._turns:  # HND-1 (2)
                     await self._turns_changed.wait()
-                for executor in self.executors:  # HND-1 (3)
-                    await executor.drain()
+                await drain_all(self.executors)  # HND-1 (3)
                 try:
                     await agent.on_exit()
                 except Exception:

@@ -31,11 +31,12 @@ from anyio_tools._chat import (
 from anyio_tools._errors import SessionClosedError
 from anyio_tools._executor import ExecutorScope, ToolExecutor
 from anyio_tools._floor import FloorToken
+from anyio_tools._groups import collapse_groups
 from anyio_tools._options import ToolHandlingOptions, ToolOptions
 from anyio_tools._registry import CallRegistry
 from anyio_tools._toolsets import Toolset, ToolsetItem, flatten_tools
 
-from ._activity import Activity, ActivityState, Route, async_toolsets, build_routes
+from ._activity import Activity, ActivityState, Route, async_toolsets, build_routes, drain_all
 from ._agent import Agent
 from ._hosts import ActivityHost, SessionHost
 from ._idle import IdleWaits, RunState
@@ -179,24 +180,25 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         send, receive = anyio.create_memory_object_stream[Agent](math.inf)
         self._agent_requests = send
         try:
-            async with anyio.create_task_group() as task_group:
-                self._task_group = task_group
-                try:
-                    async with AsyncExitStack() as stack:
-                        await self._open_session_toolsets(stack)
-                        task_group.start_soon(self._manage_activities, receive, name="activities")
-                        try:
-                            yield self
-                        finally:
-                            with anyio.CancelScope(shield=True):
-                                await self._close()
-                        # Leaving the stack closes the session executors and toolsets.
-                finally:
-                    task_group.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from group.exceptions[0].__cause__
-            raise
+            # INV-23: what leaves our group is the user's exception, unwrapped, with its
+            # __cause__ and __context__ intact (trio-websocket's open_websocket).
+            with collapse_groups():
+                async with anyio.create_task_group() as task_group:
+                    self._task_group = task_group
+                    try:
+                        async with AsyncExitStack() as stack:
+                            await self._open_session_toolsets(stack)
+                            task_group.start_soon(
+                                self._manage_activities, receive, name="activities"
+                            )
+                            try:
+                                yield self
+                            finally:
+                                with anyio.CancelScope(shield=True):
+                                    await self._close()
+                            # Leaving the stack closes the session executors and toolsets.
+                    finally:
+                        task_group.cancel_scope.cancel()
         finally:
             self._closed = True
 
@@ -244,11 +246,13 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
             if activity is not None:
                 activity.request_close()
                 await activity.wait_closed()
-            # ... then session-level toolsets drain (non-cancellable calls awaited).
-            for executor in self._session_executors:
-                await executor.drain()
+            # ... then session-level toolsets drain together (non-cancellable calls awaited).
+            await drain_all(self._session_executors)
         if bound.cancelled_caught:
-            logger.warning("closing took longer than %ss; cancelling what is left", bound.deadline)
+            logger.warning(
+                "closing took longer than close_timeout=%ss; cancelling what is left",
+                self._close_timeout,
+            )
 
     async def _manage_activities(self, requests: MemoryObjectReceiveStream[Agent]) -> None:
         async with requests:
