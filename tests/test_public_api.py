@@ -151,7 +151,9 @@ def readme_names() -> set[tuple[str, str]]:
     for module, attr in re.findall(r"\b(anyio_tools(?:\.runtime|\.testing)?)\.(\w+)", text):
         if f"{module}.{attr}" not in MODULES:  # a subpackage, not a name
             found.add((module, attr))
-    imports = re.findall(r"from (anyio_tools(?:\.runtime|\.testing)?) import (\([^)]*\)|[^\n]*)", text)
+    imports = re.findall(
+        r"from (anyio_tools(?:\.runtime|\.testing)?) import (\([^)]*\)|[^\n]*)", text
+    )
     for module, names in imports:
         for attr in re.findall(r"\w+", names):
             found.add((module, attr))

@@ -91,12 +91,15 @@ async def test_close_timeout_warning_names_the_timeout_in_seconds(
 async def test_session_keeps_the_context_of_the_body_exception() -> None:
     """INV-23, STYLE 2.6, issue #11 item 11: the exception of the `async with` body leaves
     the session unwrapped, with its own __context__ (not the task group's exception group)."""
-    session: AgentSession[None] = AgentSession(llm=llm({}))
-    with pytest.raises(ValueError, match="outer") as caught:
-        async with session:
+
+    async def body() -> None:
+        async with AgentSession(llm=llm({})):
             try:
                 raise KeyError("inner")
             except KeyError:
                 raise ValueError("outer") from None
+
+    with pytest.raises(ValueError, match="outer") as caught:
+        await body()
     assert isinstance(caught.value.__context__, KeyError)
     assert caught.value.__suppress_context__
