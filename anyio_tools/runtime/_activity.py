@@ -116,6 +116,7 @@ class Activity:
         session_items: The session's tools (routed here unless in a session ``AsyncToolset``).
         session_routes: Routes of the session-scoped ``AsyncToolset`` tools.
         close_timeout: Bound of the shielded waits when closing.
+        report: Called with a source and the exception when the agent's ``on_enter`` fails.
     """
 
     def __init__(
@@ -128,6 +129,7 @@ class Activity:
         session_items: Sequence[ToolsetItem],
         session_routes: dict[str, Route],
         close_timeout: float,
+        report: Callable[[str, Exception], None],
     ) -> None:
         self.agent = agent
         self.state = ActivityState.STARTING
@@ -140,6 +142,7 @@ class Activity:
         self._session_items = session_items
         self._session_routes = session_routes
         self._close_timeout = close_timeout
+        self._report = report
         self._close_requested = anyio.Event()
         self._closed = anyio.Event()
         self._turns = 0
@@ -180,8 +183,14 @@ class Activity:
                 await self._open_executors(stack)
                 if self.state is ActivityState.STARTING:
                     self.state = ActivityState.ACTIVE
-                task_status.started()
-                await self._close_requested.wait()
+                # INV-22: on_enter runs in a task the activity owns, so it cannot outlive it
+                # (and speak into the next agent's chat); closing cancels it.
+                with collapse_groups():
+                    async with anyio.create_task_group() as entering:
+                        task_status.started()
+                        entering.start_soon(self._enter, name=f"on_enter {agent.name}")
+                        await self._close_requested.wait()
+                        entering.cancel_scope.cancel("the activity is closing")
                 while self._turns:  # HND-1 (2)
                     await self._turns_changed.wait()
                 await drain_all(self.executors)  # HND-1 (3)
@@ -193,6 +202,13 @@ class Activity:
         finally:
             self.state = ActivityState.CLOSED
             self._closed.set()
+
+    async def _enter(self) -> None:
+        try:
+            await self.agent.on_enter()
+        except Exception as exc:
+            logger.exception("%s.on_enter raised", self.agent.name)
+            self._report("on_enter", exc)
 
     async def _open_executors(self, stack: AsyncExitStack) -> None:
         agent = self.agent

@@ -38,6 +38,7 @@ from anyio_tools._toolsets import Toolset, ToolsetItem, flatten_tools
 
 from ._activity import Activity, ActivityState, Route, async_toolsets, build_routes, drain_all
 from ._agent import Agent
+from ._errors import AgentStartError
 from ._hosts import ActivityHost, SessionHost
 from ._idle import IdleWaits, RunState
 from ._llm import LLM, ToolChoice
@@ -124,6 +125,8 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         self._changed = anyio.Event()
         self._activity_event = anyio.Event()
         self._run: RunState | None = None
+        self._start_errors: dict[int, tuple[Agent, Exception]] = {}
+        self._start_failure: tuple[Agent, Exception] | None = None
         self._listeners: dict[type[Any] | None, list[Callable[[Any], object]]] = {}
         self._streams: list[MemoryObjectSendStream[SessionEvent]] = []
 
@@ -149,9 +152,13 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         """The agent most recently started or handed off to.
 
         Raises:
+            AgentStartError: The last agent started or handed off to failed to start.
             RuntimeError: No agent was started yet.
         """
         if self._current_agent is None:
+            error = self._start_error()
+            if error is not None:
+                raise error
             raise RuntimeError("no agent was started yet; call session.start(agent)")
         return self._current_agent
 
@@ -274,26 +281,38 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
                     session_items=self._items,
                     session_routes=self._session_routes,
                     close_timeout=self._close_timeout,
+                    report=lambda source, exc: self.emit(SessionError(source, exc)),
                 )
                 self._activity = activity
                 assert self._task_group is not None
                 try:
                     await self._task_group.start(activity.run, name=f"activity {agent.name}")
-                except Exception as exc:
-                    logger.exception("could not start agent %s", agent.name)
-                    self.emit(SessionError("activity", exc))
+                except Exception as exc:  # noqa: BLE001 - a failed start is reported to its waiters
+                    self._start_failed(agent, exc)
                     continue
                 if self._agent_state is AgentState.INITIALIZING:
                     self._set_agent_state(AgentState.LISTENING)
                 self._notify()
-                self._task_group.start_soon(self._on_enter, activity, name=f"on_enter {agent.name}")
 
-    async def _on_enter(self, activity: Activity) -> None:
-        try:
-            await activity.agent.on_enter()
-        except Exception as exc:
-            logger.exception("%s.on_enter raised", activity.agent.name)
-            self.emit(SessionError("on_enter", exc))
+    def _start_failed(self, agent: Agent, exc: Exception) -> None:
+        # Issue #11 item 6, #12 item 5: the failure is remembered for whoever waits for this
+        # agent (start(), wait_for_agent(), run(), queued turns), and the session is left with
+        # no current agent unless a newer one was already requested.
+        logger.error("agent %s failed to start: %r", agent.name, exc)
+        self._start_errors[id(agent)] = (agent, exc)
+        if self._current_agent is agent:
+            self._current_agent = None
+            self._start_failure = (agent, exc)
+        self.emit(SessionError("activity", exc))
+
+    def _start_error(self, agent: Agent | None = None) -> AgentStartError | None:
+        """The error to raise for ``agent`` (None: for the session having no agent), if any."""
+        failure = self._start_failure if agent is None else self._start_errors.get(id(agent))
+        if failure is None or (agent is None and self._current_agent is not None):
+            return None
+        error = AgentStartError(failure[0].name)
+        error.__cause__ = failure[1]
+        return error
 
     def _check_open(self) -> None:
         if not self._opened or self._closed:
@@ -304,7 +323,12 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
     async def start(self, agent: Agent) -> None:
         """Make ``agent`` the first agent and wait until it is active.
 
+        If its activity fails to start (a toolset's ``setup()`` raises, say), this raises
+        `AgentStartError` and the session stays open with no agent: `start` may be called
+        again.
+
         Raises:
+            AgentStartError: The agent's activity failed to start (the cause is chained).
             RuntimeError: The session is not open, or an agent was already started.
             ValueError: Two different tools of the agent and the session share a name.
         """
@@ -319,6 +343,9 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
 
         The current agent changes now; the old activity drains (its cancellable calls are
         cancelled, the others awaited, its pending replies dropped), then the new one starts.
+        If the new one fails to start, a `SessionError` with source ``"activity"`` is emitted
+        and the session is left with no current agent: `wait_for_agent`, `run` and
+        `current_agent` raise `AgentStartError` until an agent is started again.
 
         Raises:
             RuntimeError: The session is not open.
@@ -328,6 +355,8 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         if not isinstance(agent, Agent):
             raise TypeError(f"update_agent() expects an Agent, got {agent!r}")
         flatten_tools([*self._items, *agent.tools])
+        self._start_errors.pop(id(agent), None)
+        self._start_failure = None
         self._current_agent = agent
         if self._activity is not None and self._activity.agent is not agent:
             self._activity.request_close()
@@ -339,6 +368,7 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         """Wait until ``agent``'s activity is active.
 
         Raises:
+            AgentStartError: The agent's activity failed to start (the cause is chained).
             SessionClosedError: The session closed first.
         """
         while not (
@@ -346,6 +376,9 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
             and self._activity.agent is agent
             and self._activity.state is ActivityState.ACTIVE
         ):
+            error = self._start_error(agent)
+            if error is not None:
+                raise error
             if self._closing:
                 raise SessionClosedError("the session closed")
             await self._changed.wait()
@@ -582,6 +615,9 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
             while not self._run_complete(run):
                 if self._closing:
                     break
+                error = self._start_error()
+                if error is not None:  # a handoff of this run failed (#12 item 5)
+                    raise error
                 await self._changed.wait()
             await anyio.lowlevel.checkpoint()
         finally:

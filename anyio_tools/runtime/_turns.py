@@ -25,6 +25,7 @@ from anyio_tools._values import INTERRUPTED_HANDOFF_TEXT
 
 from ._activity import Activity, ActivityState, Route
 from ._agent import Agent
+from ._errors import AgentStartError
 from ._llm import LLM, LLMRequest, TextDelta, ToolCallRequest, ToolChoice
 from ._session_events import AgentState, SessionError, SessionEvent
 from ._speech import SpeechHandle, SpeechOutput
@@ -63,6 +64,9 @@ class TurnRunner:
     def _notify(self) -> None:
         raise NotImplementedError
 
+    def _start_error(self, agent: Agent | None = None) -> AgentStartError | None:
+        raise NotImplementedError
+
     def _set_agent_state(self, state: AgentState) -> None:
         raise NotImplementedError
 
@@ -76,6 +80,9 @@ class TurnRunner:
         while True:
             if self._closing:
                 raise SessionClosedError("the session closed")
+            error = self._start_error()
+            if error is not None:  # no agent to speak for (#12 item 5)
+                raise error
             activity = self._activity
             if (
                 activity is not None
@@ -131,8 +138,8 @@ class TurnRunner:
                 self._speech_demand += 1
                 demand = True
                 self._notify()
-        except SessionClosedError:
-            pass
+        except (SessionClosedError, AgentStartError):
+            pass  # the session closed, or the failed start was already emitted
         except Exception as exc:
             logger.exception("turn %s failed", handle.id)
             self.emit(SessionError("turn", exc))

@@ -13,10 +13,10 @@ import logging
 import anyio
 import pytest
 
-from anyio_tools import RunContext, ToolFlag, function_tool
-from anyio_tools.runtime import Agent, AgentSession, AsyncToolset
+from anyio_tools import RunContext, ToolFlag, Toolset, function_tool
+from anyio_tools.runtime import Agent, AgentSession, AgentStartError, AsyncToolset, SessionError
 
-from .helpers import call, llm
+from .helpers import Recorder, call, llm, said
 
 
 async def test_handoff_drains_the_agent_toolsets_together() -> None:
@@ -103,3 +103,127 @@ async def test_session_keeps_the_context_of_the_body_exception() -> None:
         await body()
     assert isinstance(caught.value.__context__, KeyError)
     assert caught.value.__suppress_context__
+
+
+class DownServer(Toolset):
+    """A toolset whose server is down: `setup()` raises."""
+
+    async def setup(self) -> None:
+        await anyio.lowlevel.checkpoint()
+        raise ConnectionRefusedError("server down")
+
+
+def unreachable_agent() -> Agent:
+    return Agent(instructions="remote", name="remote", tools=[DownServer(id="mcp")])
+
+
+async def test_start_raises_when_the_agent_cannot_start_and_the_session_stays_usable() -> None:
+    """Issue #11 item 6, #12 item 5: start() raises AgentStartError (cause chained) instead of
+    hanging; a SessionError is emitted; start() works again afterwards."""
+    session: AgentSession[None] = AgentSession(llm=llm({"hello": "hi"}))
+    events = Recorder(session)
+    remote = unreachable_agent()
+    with anyio.fail_after(60):
+        async with session:
+            with pytest.raises(AgentStartError, match="'remote' failed to start") as caught:
+                await session.start(remote)
+            assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+            assert [(e.source, type(e.error)) for e in events.of(SessionError)] == [
+                ("activity", ConnectionRefusedError)
+            ]
+            with pytest.raises(AgentStartError):
+                session.current_agent  # noqa: B018 - the property raises
+            with pytest.raises(AgentStartError):
+                await session.wait_for_agent(remote)
+            main = Agent(instructions="main", name="main")
+            await session.start(main)
+            result = await session.run(user_input="hello")
+    assert [getattr(item, "content", None) for item in result.items] == ["hello", "hi"]
+
+
+async def test_handoff_to_an_agent_that_cannot_start_does_not_hang_later_turns() -> None:
+    """Issue #12 item 5, HND-1: a handoff to an agent whose activity fails to start emits a
+    SessionError; the run that asked for it, later runs and turns raise or end instead of
+    waiting forever; handing off to a working agent recovers."""
+    remote = unreachable_agent()
+
+    @function_tool
+    async def transfer() -> Agent:
+        """Hand off to the remote agent."""
+        return remote
+
+    main = Agent(instructions="main", name="main", tools=[transfer])
+    session: AgentSession[None] = AgentSession(
+        llm=llm({"transfer": [call("transfer")], "hello": "hi"})
+    )
+    events = Recorder(session)
+    with anyio.fail_after(60):
+        async with session:
+            await session.start(main)
+            with pytest.raises(AgentStartError, match="'remote'") as caught:
+                await session.run(user_input="transfer")
+            assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+            assert [e.source for e in events.of(SessionError)] == ["activity"]
+            with pytest.raises(AgentStartError):
+                await session.run(user_input="hello")
+            handle = session.say("anyone?")
+            await handle.wait_for_playout()  # the turn ends instead of waiting for an agent
+            session.update_agent(main)
+            await session.wait_for_agent(main)
+            result = await session.run(user_input="hello")
+    assert [getattr(item, "content", None) for item in result.items] == ["hello", "hi"]
+    assert "anyone?" not in said(session.history)
+
+
+async def test_on_enter_is_cancelled_with_its_activity() -> None:
+    """Issue #11 item 7, INV-22: an agent's on_enter runs in a task its activity owns; after
+    a handoff it is cancelled and cannot speak into the next agent's chat."""
+    ended: list[str] = []
+    handoff_done = anyio.Event()
+
+    class Greeter(Agent):
+        def __init__(self, session: AgentSession[None]) -> None:
+            super().__init__(instructions="greeter", name="greeter")
+            self.session = session
+
+        async def on_enter(self) -> None:
+            try:
+                await handoff_done.wait()
+                self.session.say("greeter speaking late")
+            finally:
+                ended.append("on_enter")
+
+    session: AgentSession[None] = AgentSession(llm=llm({}))
+    other = Agent(instructions="other", name="other")
+    with anyio.fail_after(60):
+        async with session:
+            await session.start(Greeter(session))
+            session.update_agent(other)
+            await session.wait_for_agent(other)
+            assert ended == ["on_enter"]  # cancelled during the handoff
+            handoff_done.set()
+            await session.wait_for_idle()
+            await anyio.wait_all_tasks_blocked()
+    assert "greeter speaking late" not in said(other.chat_ctx)
+    assert "greeter speaking late" not in said(session.history)
+
+
+async def test_on_enter_failure_is_a_session_error() -> None:
+    """Issue #11 item 7: an on_enter that raises, now run by the activity, still becomes a
+    SessionError with source "on_enter"; the agent stays active."""
+
+    class Broken(Agent):
+        async def on_enter(self) -> None:
+            await anyio.lowlevel.checkpoint()
+            raise LookupError("no greeting")
+
+    session: AgentSession[None] = AgentSession(llm=llm({"hello": "hi"}))
+    events = Recorder(session)
+    with anyio.fail_after(60):
+        async with session:
+            await session.start(Broken(instructions="x"))
+            result = await session.run(user_input="hello")
+    assert [(e.source, type(e.error)) for e in events.of(SessionError)] == [
+        ("on_enter", LookupError)
+    ]
+    assert [getattr(item, "content", None) for item in result.items] == ["hello", "hi"]
