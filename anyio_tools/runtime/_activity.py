@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 from anyio.abc import TaskStatus
 
-from anyio_tools._builtins import RunningCallTools
+from anyio_tools._builtins import RunningCallTools, check_builtin_names
 from anyio_tools._executor import ExecutorScope, ToolExecutor
 from anyio_tools._groups import collapse_groups
 from anyio_tools._host import ToolHost
@@ -256,6 +256,7 @@ class Activity:
                     f"two different tools are named {name!r}: {known[0]!r}, {route[0]!r}"
                 )
             routes[name] = route
+        check_builtin_names(tool for tool, _ in routes.values())  # DEC-10
         if any(tool.info.cancellable for tool, _ in routes.values()):  # CAN-2
             for tool in RunningCallTools(self._registry).tools:
                 routes[tool.name] = (tool, default)

@@ -22,6 +22,7 @@ from anyio import AsyncContextManagerMixin
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from anyio_tools._builtins import check_builtin_names
 from anyio_tools._chat import (
     AgentHandoff,
     ChatContext,
@@ -81,7 +82,8 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         close_timeout: Seconds closing waits for calls to end before cancelling them all.
 
     Raises:
-        ValueError: Bad options, or two different tools with one name.
+        ValueError: Bad options, or two different tools with one name (a built-in's name
+            included, when a cancellable tool is visible).
     """
 
     def __init__(
@@ -96,7 +98,7 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
-        flatten_tools(tools)  # reports name clashes now
+        check_builtin_names(flatten_tools(tools))  # reports name clashes now (DEC-10)
         self._llm = llm
         self._items = list(tools)
         self._userdata: object = userdata
@@ -330,7 +332,8 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         Raises:
             AgentStartError: The agent's activity failed to start (the cause is chained).
             RuntimeError: The session is not open, or an agent was already started.
-            ValueError: Two different tools of the agent and the session share a name.
+            ValueError: Two different tools of the agent and the session share a name
+                (a built-in's name included, when a cancellable tool is visible).
         """
         self._check_open()
         if self._current_agent is not None:
@@ -349,12 +352,13 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
 
         Raises:
             RuntimeError: The session is not open.
-            ValueError: Two different tools of the agent and the session share a name.
+            ValueError: Two different tools of the agent and the session share a name
+                (a built-in's name included, when a cancellable tool is visible).
         """
         self._check_open()
         if not isinstance(agent, Agent):
             raise TypeError(f"update_agent() expects an Agent, got {agent!r}")
-        flatten_tools([*self._items, *agent.tools])
+        check_builtin_names(flatten_tools([*self._items, *agent.tools]))  # DEC-10
         self._start_errors.pop(id(agent), None)
         self._start_failure = None
         self._current_agent = agent
