@@ -10,6 +10,7 @@ the speech slot, so running tools never make the session busy.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections import deque
@@ -391,7 +392,25 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
     # -- events -----------------------------------------------------------------------------
 
     def on(self, kind: type[Any] | None, callback: Callable[[Any], object]) -> None:
-        """Call ``callback(event)`` for each event of type ``kind`` (None: every event)."""
+        """Call ``callback(event)`` for each event of type ``kind`` (None: every event).
+
+        The callback runs synchronously where the event is emitted; what it raises is logged
+        and contained (except ``KeyboardInterrupt`` and ``SystemExit``). To await something
+        per event, iterate over `events` in a task of your own.
+
+        Raises:
+            TypeError: ``callback`` is not callable, or is an ``async def`` function (it
+                would never run).
+        """
+        if not callable(callback):
+            raise TypeError(f"on() expects a callable listener, got {callback!r}")
+        if inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+            getattr(callback, "__call__", None)  # noqa: B004 - an object with async __call__
+        ):
+            raise TypeError(
+                f"on() expects a plain function, got the async function {callback!r}; a "
+                "listener runs synchronously (to await per event, iterate session.events())"
+            )
         self._listeners.setdefault(kind, []).append(callback)
 
     def off(self, kind: type[Any] | None, callback: Callable[[Any], object]) -> None:
@@ -420,9 +439,17 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         for kind in (type(event), None):
             for callback in list(self._listeners.get(kind, ())):
                 try:
-                    callback(event)
-                except Exception:
+                    result = callback(event)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException:
+                    # A sync listener cannot be cancelled legitimately: even a cancellation
+                    # exception raised by it is contained (#12 item 10).
                     logger.exception("an event listener raised on %r", event)
+                else:
+                    if inspect.iscoroutine(result):  # a sync function returning a coroutine
+                        result.close()
+                        logger.error("an event listener returned a coroutine; it was not run")
         for stream in self._streams:
             try:
                 stream.send_nowait(event)

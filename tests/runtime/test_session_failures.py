@@ -227,3 +227,49 @@ async def test_on_enter_failure_is_a_session_error() -> None:
         ("on_enter", LookupError)
     ]
     assert [getattr(item, "content", None) for item in result.items] == ["hello", "hi"]
+
+
+class Hostile(BaseException):
+    """Not an Exception: what a hostile plugin may raise."""
+
+
+async def test_listener_raising_a_base_exception_is_contained(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue #12 item 10, HOST-6: a listener that raises a BaseException (not KeyboardInterrupt
+    or SystemExit) is logged like one raising an Exception; the session goes on."""
+    session: AgentSession[None] = AgentSession(llm=llm({"hello": "hi"}))
+    seen: list[object] = []
+
+    def hostile(event: object) -> None:
+        raise Hostile("listener gone wrong")
+
+    session.on(None, hostile)
+    session.on(None, seen.append)  # later listeners still get every event
+    with anyio.fail_after(60):
+        async with session:
+            await session.start(Agent(instructions="x"))
+            result = await session.run(user_input="hello")
+    assert [getattr(item, "content", None) for item in result.items] == ["hello", "hi"]
+    assert seen
+    assert any("an event listener raised" in r.getMessage() for r in caplog.records)
+
+
+def test_async_listener_is_refused() -> None:
+    """Issue #12 item 10: an async listener would never run; on() refuses it with a TypeError
+    that says what to do instead."""
+    session: AgentSession[None] = AgentSession()
+
+    async def listener(event: object) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    class AsyncCallable:
+        async def __call__(self, event: object) -> None:
+            await anyio.lowlevel.checkpoint()
+
+    with pytest.raises(TypeError, match=r"async function .* iterate session\.events\(\)"):
+        session.on(None, listener)
+    with pytest.raises(TypeError, match="async function"):
+        session.on(SessionError, AsyncCallable())
+    with pytest.raises(TypeError, match="expects a callable"):
+        session.on(None, "print")  # type: ignore[arg-type]
