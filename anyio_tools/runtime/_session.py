@@ -40,7 +40,7 @@ from anyio_tools._toolsets import Toolset, ToolsetItem, flatten_tools
 
 from ._activity import Activity, ActivityState, Route, async_toolsets, build_routes, drain_all
 from ._agent import Agent
-from ._errors import AgentStartError
+from ._errors import AgentStartError, LLMError
 from ._hosts import ActivityHost, SessionHost
 from ._idle import IdleWaits, RunState
 from ._llm import LLM, ToolChoice
@@ -81,6 +81,9 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         tool_handling: Default options for tools (``{"async_options": {...}}``).
         output: Where speech plays; an instant `TextOutput` by default.
         close_timeout: Seconds closing waits for calls to end before cancelling them all.
+        llm_timeout: Seconds one LLM request may take (its whole stream); when it passes,
+            the generation is abandoned, a `SessionError` with source ``"llm"`` and a
+            ``TimeoutError`` is emitted, and the turn ends. None: no limit.
 
     Raises:
         ValueError: Bad options, or two different tools with one name (a built-in's name
@@ -96,9 +99,16 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         tool_handling: ToolHandlingOptions | Mapping[str, Any] | None = None,
         output: SpeechOutput | None = None,
         close_timeout: float = 10.0,
+        llm_timeout: float | None = 60.0,
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
+        if llm_timeout is not None and (
+            isinstance(llm_timeout, bool)
+            or not isinstance(llm_timeout, int | float)
+            or not llm_timeout > 0
+        ):
+            raise ValueError(f"llm_timeout must be a number > 0 or None, got {llm_timeout!r}")
         check_builtin_names(flatten_tools(tools))  # reports name clashes now (DEC-10)
         self._llm = llm
         self._items = list(tools)
@@ -106,6 +116,7 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         self._options = ToolOptions.from_tool_handling(tool_handling)
         self._output: SpeechOutput = output if output is not None else TextOutput()
         self._close_timeout = close_timeout
+        self._llm_timeout = llm_timeout
         self.registry = CallRegistry()
         self.history = ChatContext()
         self._task_group: TaskGroup | None = None
@@ -633,7 +644,14 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         that belong to this turn), and returns once the session is idle again with nothing
         of this turn pending. Background calls do not hold it open.
 
+        If the LLM fails during the run (it raises, or passes *llm_timeout*), the run still
+        plays out, then raises `LLMError`: its ``__cause__`` is the LLM's exception and its
+        ``result`` what the run recorded. The session stays usable.
+
         Raises:
+            LLMError: The LLM of a turn of this run failed (the cause is chained).
+            AgentStartError: No agent is active because the last one failed to start, or
+                a handoff of this run failed to start its agent.
             RuntimeError: The session is not open, or another run is in progress.
         """
         self._check_open()
@@ -654,7 +672,13 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         finally:
             self._run = None
         items = sorted(run.items, key=lambda item: item.sort_key)
-        return RunResult(items=items, events=list(run.events))
+        result = RunResult(items=items, events=list(run.events))
+        failures = [error for handle in run.handles for error in handle._llm_errors]
+        if failures:  # issue #11 item 11: a failed LLM is not a normal return
+            raise LLMError(f"the LLM failed during this run: {failures[0]!r}", result) from (
+                failures[0]
+            )
+        return result
 
     def _executors(self) -> list[ToolExecutor]:
         activity = self._activity

@@ -8,13 +8,26 @@ events, and wraps what could hang in ``anyio.fail_after`` (a deadlock then fails
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+from collections.abc import AsyncGenerator
 
 import anyio
 import pytest
 
 from anyio_tools import RunContext, ToolFlag, Toolset, function_tool
-from anyio_tools.runtime import Agent, AgentSession, AgentStartError, AsyncToolset, SessionError
+from anyio_tools.runtime import (
+    Agent,
+    AgentSession,
+    AgentStartError,
+    AsyncToolset,
+    LLMChunk,
+    LLMError,
+    LLMRequest,
+    SessionError,
+    TextDelta,
+)
 
 from .helpers import Recorder, call, llm, said
 
@@ -273,3 +286,125 @@ def test_async_listener_is_refused() -> None:
         session.on(SessionError, AsyncCallable())
     with pytest.raises(TypeError, match="expects a callable"):
         session.on(None, "print")  # type: ignore[arg-type]
+
+
+class StrayLLM:
+    """An LLM whose first stream raises a cancellation nobody asked for (asyncio only: awaiting
+    a future someone else cancelled); on trio, which cannot produce one, it answers."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.requests = 0
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
+        self.requests += 1
+        yield TextDelta("thinking...")
+        if self.requests == 1 and self.backend == "asyncio":
+            raise asyncio.CancelledError()
+        yield TextDelta(" hi")
+
+
+async def test_stray_cancellation_in_the_llm_stream_is_an_llm_error(
+    anyio_backend_name: str,
+) -> None:
+    """Issue #12 item 1: a cancellation exception that no scope of ours asked for is an LLM
+    failure: SessionError("llm"), the turn ends, run() raises LLMError; the session goes
+    on. (Only asyncio can produce one; on trio the run is the normal one.)"""
+    model = StrayLLM(anyio_backend_name)
+    session: AgentSession[None] = AgentSession(llm=model)
+    events = Recorder(session)
+    with anyio.fail_after(60):
+        async with session:
+            await session.start(Agent(instructions="x"))
+            if anyio_backend_name == "asyncio":
+                with pytest.raises(LLMError) as caught:
+                    await session.run(user_input="hello")
+                assert isinstance(caught.value.__cause__, asyncio.CancelledError)
+                assert [e.source for e in events.of(SessionError)] == ["llm"]
+            result = await session.run(user_input="hello again")
+    assert said(session.history)[-1] == "thinking... hi"
+    assert [getattr(item, "content", None) for item in result.items][-1] == "thinking... hi"
+
+
+async def test_stray_cancellation_in_the_speech_output_is_an_output_error(
+    anyio_backend_name: str,
+) -> None:
+    """Issue #12 item 1: a stray cancellation raised by the speech output is an output failure
+    (SessionError("output")); the message is still recorded and the session goes on."""
+
+    class StrayOutput:
+        async def play(self, text: str) -> None:
+            await anyio.lowlevel.checkpoint()
+            if anyio_backend_name == "asyncio" and text == "first":
+                raise asyncio.CancelledError()
+
+    session: AgentSession[None] = AgentSession(llm=llm({}), output=StrayOutput())
+    events = Recorder(session)
+    with anyio.fail_after(60):
+        async with session:
+            await session.start(Agent(instructions="x"))
+            await session.say("first").wait_for_playout()
+            await session.say("second").wait_for_playout()
+    expected = ["output"] if anyio_backend_name == "asyncio" else []
+    assert [e.source for e in events.of(SessionError)] == expected
+    assert said(session.history) == ["first", "second"]
+
+
+class HangingLLM:
+    """An LLM whose first request never finishes; later ones answer at once."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
+        self.requests += 1
+        if self.requests == 1:
+            await anyio.sleep_forever()
+        yield TextDelta("hi")
+
+
+async def test_llm_that_hangs_is_abandoned_after_llm_timeout() -> None:
+    """Issue #12 item 11: a request that passes llm_timeout ends its turn with a SessionError
+    (TimeoutError) and run() raises LLMError after exactly llm_timeout (virtual time); the
+    next turn is not stalled."""
+    session: AgentSession[None] = AgentSession(llm=HangingLLM(), llm_timeout=5)
+    events = Recorder(session)
+    with anyio.fail_after(60):
+        async with session:
+            await session.start(Agent(instructions="x"))
+            start = anyio.current_time()
+            with pytest.raises(LLMError) as caught:
+                await session.run(user_input="hello")
+            assert anyio.current_time() - start == pytest.approx(5)
+            result = await session.run(user_input="again")
+    assert isinstance(caught.value.__cause__, TimeoutError)
+    assert "llm_timeout=5s" in str(caught.value.__cause__)
+    assert [(e.source, type(e.error)) for e in events.of(SessionError)] == [
+        ("llm", TimeoutError)
+    ]
+    assert [getattr(item, "content", None) for item in result.items] == ["again", "hi"]
+
+
+async def test_interrupting_a_generation_is_not_an_llm_error() -> None:
+    """Issue #12 item 1, CON-5: the cancellation of the turn's own scope (an interruption)
+    still ends the generation quietly: no SessionError, no LLMError."""
+    session: AgentSession[None] = AgentSession(llm=HangingLLM(), llm_timeout=None)
+    events = Recorder(session)
+    with anyio.fail_after(60):
+        async with session:
+            await session.start(Agent(instructions="x"))
+            handle = session.generate_reply(user_input="hello")
+            await anyio.wait_all_tasks_blocked()
+            session.user_started_speaking()
+            await handle.wait_for_playout()
+    assert events.of(SessionError) == []
+    assert handle.interrupted
+
+
+@pytest.mark.parametrize("bad", [0, -1, "5", True, math.nan])
+def test_llm_timeout_is_validated(bad: object) -> None:
+    """Issue #12 item 11: llm_timeout must be a number > 0 or None."""
+    with pytest.raises(ValueError, match=r"llm_timeout must be a number > 0 or None, got"):
+        AgentSession(llm_timeout=bad)  # type: ignore[arg-type]
+    AgentSession(llm_timeout=None)
+    AgentSession(llm_timeout=0.5)
