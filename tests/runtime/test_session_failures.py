@@ -379,9 +379,7 @@ async def test_llm_that_hangs_is_abandoned_after_llm_timeout() -> None:
             result = await session.run(user_input="again")
     assert isinstance(caught.value.__cause__, TimeoutError)
     assert "llm_timeout=5s" in str(caught.value.__cause__)
-    assert [(e.source, type(e.error)) for e in events.of(SessionError)] == [
-        ("llm", TimeoutError)
-    ]
+    assert [(e.source, type(e.error)) for e in events.of(SessionError)] == [("llm", TimeoutError)]
     assert [getattr(item, "content", None) for item in result.items] == ["again", "hi"]
 
 
