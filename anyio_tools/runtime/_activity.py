@@ -12,6 +12,7 @@ import enum
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, final
 
 import anyio
@@ -31,7 +32,15 @@ from ._toolset import AsyncToolset
 if TYPE_CHECKING:
     from anyio_tools._registry import CallRegistry
 
-__all__ = ["Activity", "ActivityState", "Route", "async_toolsets", "build_routes", "drain_all"]
+__all__ = [
+    "Activity",
+    "ActivityState",
+    "Route",
+    "async_toolsets",
+    "build_routes",
+    "drain_all",
+    "entering_activity",
+]
 
 logger = logging.getLogger("anyio_tools.runtime")
 
@@ -102,6 +111,14 @@ async def drain_all(executors: Sequence[ToolExecutor]) -> None:
         async with anyio.create_task_group() as task_group:
             for executor in executors:
                 task_group.start_soon(executor.drain, name="drain")
+
+
+_entering: ContextVar[Activity | None] = ContextVar("anyio_tools_entering", default=None)
+
+
+def entering_activity() -> Activity | None:
+    """Return the activity whose ``on_enter`` the calling code runs in, if any."""
+    return _entering.get()
 
 
 @final
@@ -204,6 +221,9 @@ class Activity:
             self._closed.set()
 
     async def _enter(self) -> None:
+        # Speech queued by on_enter belongs to this activity, even once a handoff it asked
+        # for made another agent current (INV-22).
+        _entering.set(self)  # this task's own context: nothing to reset
         try:
             await self.agent.on_enter()
         except Exception as exc:

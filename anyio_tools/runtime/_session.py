@@ -38,7 +38,15 @@ from anyio_tools._options import ToolHandlingOptions, ToolOptions
 from anyio_tools._registry import CallRegistry
 from anyio_tools._toolsets import Toolset, ToolsetItem, flatten_tools
 
-from ._activity import Activity, ActivityState, Route, async_toolsets, build_routes, drain_all
+from ._activity import (
+    Activity,
+    ActivityState,
+    Route,
+    async_toolsets,
+    build_routes,
+    drain_all,
+    entering_activity,
+)
 from ._agent import Agent
 from ._errors import AgentStartError, LLMError
 from ._hosts import ActivityHost, SessionHost
@@ -523,7 +531,8 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         """
         self._check_open()
         handle = SpeechHandle(allow_interruptions=allow_interruptions)
-        self._start_turn(handle, None, text=text, instructions=None, tool_choice="none")
+        owner = entering_activity()  # speech of an on_enter stays with its agent (INV-22)
+        self._start_turn(handle, owner, text=text, instructions=None, tool_choice="none")
         return handle
 
     def generate_reply(
@@ -546,14 +555,15 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
             RuntimeError: The session is not open or no agent was started.
         """
         self._check_open()
-        agent = self.current_agent
+        owner = entering_activity()  # speech of an on_enter stays with its agent (INV-22)
+        agent = self.current_agent if owner is None else owner.agent
         if user_input is not None:
             message = ChatMessage(role="user", content=user_input)
             agent.chat_ctx.insert(message)
             self.record([message])
         handle = SpeechHandle(allow_interruptions=allow_interruptions)
         self._start_turn(
-            handle, None, text=None, instructions=instructions, tool_choice=tool_choice
+            handle, owner, text=None, instructions=instructions, tool_choice=tool_choice
         )
         return handle
 
@@ -593,6 +603,10 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
     ) -> None:
         assert self._task_group is not None
         self._speech_demand += 1  # sync: the session is busy from now on (HOST-4)
+        if activity is not None:
+            # Counted now, not when the task runs: a drain that starts in between waits for
+            # this turn instead of letting it speak for a closed activity (HND-1 (2)).
+            activity.turn_started()
         if self._run is not None:
             self._run.handles.append(handle)
         self._notify()

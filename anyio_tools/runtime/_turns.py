@@ -116,14 +116,14 @@ class TurnRunner:
         instructions: str | None,
         tool_choice: ToolChoice,
     ) -> None:
-        counted: Activity | None = None
+        counted = activity  # a bound turn was counted when it was queued
         outputs: list[FunctionCallOutput] = []
         demand = True  # this step's demand is counted
         try:
             if activity is None:
                 activity = await self._activity_for_turn()
-            activity.turn_started()
-            counted = activity
+                activity.turn_started()
+                counted = activity
             while True:
                 await self._acquire_slot(handle)
                 calls: list[FunctionCall] = []

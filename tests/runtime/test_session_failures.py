@@ -406,3 +406,29 @@ def test_llm_timeout_is_validated(bad: object) -> None:
         AgentSession(llm_timeout=bad)  # type: ignore[arg-type]
     AgentSession(llm_timeout=None)
     AgentSession(llm_timeout=0.5)
+
+
+async def test_speech_of_on_enter_stays_with_its_agent_after_a_handoff() -> None:
+    """Issue #11 item 7, INV-22, HND-1 (2): speech queued by agent A's on_enter after it
+    asked for a handoff belongs to A: it lands in A's chat (A drains after it), never in B's."""
+    other = Agent(instructions="other", name="other")
+
+    class Leaving(Agent):
+        def __init__(self, session: AgentSession[None]) -> None:
+            super().__init__(instructions="leaving", name="leaving")
+            self.session = session
+
+        async def on_enter(self) -> None:
+            await anyio.lowlevel.checkpoint()
+            self.session.update_agent(other)
+            self.session.say("goodbye from leaving")
+
+    session: AgentSession[None] = AgentSession(llm=llm({}))
+    leaving = Leaving(session)
+    with anyio.fail_after(60):
+        async with session:
+            await session.start(leaving)
+            await session.wait_for_agent(other)
+            await session.wait_for_idle()
+    assert said(leaving.chat_ctx) == ["goodbye from leaving"]
+    assert said(other.chat_ctx) == []
