@@ -10,11 +10,10 @@ the speech slot, so running tools never make the session busy.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Generic, TypeVar, cast, final
 
@@ -27,7 +26,6 @@ from anyio_tools._builtins import check_builtin_names
 from anyio_tools._chat import (
     AgentHandoff,
     ChatContext,
-    ChatItem,
     ChatMessage,
 )
 from anyio_tools._errors import SessionClosedError
@@ -49,13 +47,13 @@ from ._activity import (
 )
 from ._agent import Agent
 from ._errors import AgentStartError, LLMError
+from ._event_hub import EventHub
 from ._hosts import ActivityHost, SessionHost
 from ._idle import IdleWaits, RunState
 from ._llm import LLM, ToolChoice
 from ._session_events import (
     AgentState,
     AgentStateChanged,
-    ConversationItemAdded,
     RunResult,
     SessionError,
     SessionEvent,
@@ -75,7 +73,7 @@ _MISSING: Any = object()
 
 
 @final
-class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[UserdataT]):
+class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[UserdataT]):
     """A conversation between a user and agents, with long-running tools.
 
     Enter it with ``async with``, then `start` an agent. Leaving the block closes the
@@ -372,6 +370,7 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
 
         Raises:
             RuntimeError: The session is not open.
+            TypeError: ``agent`` is not an `Agent`.
             ValueError: Two different tools of the agent and the session share a name
                 (a built-in's name included, when a cancellable tool is visible).
         """
@@ -407,84 +406,6 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
                 raise SessionClosedError("the session closed")
             await self._changed.wait()
         await anyio.lowlevel.checkpoint()
-
-    # -- events -----------------------------------------------------------------------------
-
-    def on(self, kind: type[Any] | None, callback: Callable[[Any], object]) -> None:
-        """Call ``callback(event)`` for each event of type ``kind`` (None: every event).
-
-        The callback runs synchronously where the event is emitted; what it raises is logged
-        and contained (except ``KeyboardInterrupt`` and ``SystemExit``). To await something
-        per event, iterate over `events` in a task of your own.
-
-        Raises:
-            TypeError: ``callback`` is not callable, or is an ``async def`` function (it
-                would never run).
-        """
-        if not callable(callback):
-            raise TypeError(f"on() expects a callable listener, got {callback!r}")
-        if inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
-            getattr(callback, "__call__", None)  # noqa: B004 - an object with async __call__
-        ):
-            raise TypeError(
-                f"on() expects a plain function, got the async function {callback!r}; a "
-                "listener runs synchronously (to await per event, iterate session.events())"
-            )
-        self._listeners.setdefault(kind, []).append(callback)
-
-    def off(self, kind: type[Any] | None, callback: Callable[[Any], object]) -> None:
-        """Stop calling a callback registered with `on`."""
-        callbacks = self._listeners.get(kind, [])
-        if callback in callbacks:
-            callbacks.remove(callback)
-
-    @asynccontextmanager
-    async def events(self) -> AsyncIterator[MemoryObjectReceiveStream[SessionEvent]]:
-        """Subscribe to every event while the block runs, as an async iterator."""
-        # Unbounded: emitting never blocks the conversation; the block drains it.
-        send, receive = anyio.create_memory_object_stream[SessionEvent](math.inf)
-        self._streams.append(send)
-        try:
-            async with receive:
-                yield receive
-        finally:
-            self._streams.remove(send)
-            send.close()
-
-    def emit(self, event: SessionEvent) -> None:
-        """Deliver an event to listeners, subscribers and the current run."""
-        if self._run is not None:
-            self._run.events.append(event)
-        for kind in (type(event), None):
-            for callback in list(self._listeners.get(kind, ())):
-                try:
-                    result = callback(event)
-                except (KeyboardInterrupt, SystemExit):
-                    raise
-                except BaseException:
-                    # A sync listener cannot be cancelled legitimately: even a cancellation
-                    # exception raised by it is contained (#12 item 10).
-                    logger.exception("an event listener raised on %r", event)
-                else:
-                    if inspect.iscoroutine(result):  # a sync function returning a coroutine
-                        result.close()
-                        logger.error("an event listener returned a coroutine; it was not run")
-        for stream in self._streams:
-            try:
-                stream.send_nowait(event)
-            except anyio.BrokenResourceError:
-                pass
-        self._notify()
-
-    def record(self, items: Iterable[ChatItem]) -> None:
-        """Insert items into the history, ordered by creation time."""
-        items = list(items)
-        fresh = [item for item in items if self.history.get(item.id) is None]
-        self.history.insert(items)
-        for item in fresh:
-            if self._run is not None:
-                self._run.items.append(item)
-            self.emit(ConversationItemAdded(item))
 
     # -- state ------------------------------------------------------------------------------
 
@@ -552,6 +473,7 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
             allow_interruptions: Whether the reply may be interrupted.
 
         Raises:
+            AgentStartError: No agent is active because the last one failed to start.
             RuntimeError: The session is not open or no agent was started.
         """
         self._check_open()
