@@ -150,6 +150,8 @@ class Activity:
     ) -> None:
         self.agent = agent
         self.state = ActivityState.STARTING
+        self.started = False  # its executors opened (it may have been closed since)
+        self.start_error: Exception | None = None  # why it could not start
         self.routes: dict[str, Route] = {}
         self.tools: list[Tool] = []
         self.executors: list[ToolExecutor] = []
@@ -198,6 +200,7 @@ class Activity:
         try:
             async with AsyncExitStack() as stack:
                 await self._open_executors(stack)
+                self.started = True
                 if self.state is ActivityState.STARTING:
                     self.state = ActivityState.ACTIVE
                 # INV-22: on_enter runs in a task the activity owns, so it cannot outlive it

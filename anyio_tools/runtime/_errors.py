@@ -34,8 +34,8 @@ class AgentStartError(RuntimeError):
 
     def __init__(self, agent_name: str) -> None:
         super().__init__(
-            f"agent {agent_name!r} failed to start (see __cause__); the session has no "
-            "active agent: call start() or update_agent() with an agent again"
+            f"agent {agent_name!r} failed to start (see __cause__); the session stays open: "
+            "call start() or update_agent() with an agent that can start"
         )
         self.agent_name = agent_name
 

@@ -145,8 +145,9 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._changed = anyio.Event()
         self._activity_event = anyio.Event()
         self._run: RunState | None = None
-        self._start_errors: dict[int, tuple[Agent, Exception]] = {}
-        self._start_failure: tuple[Agent, Exception] | None = None
+        # The latest activity of each agent (keyed by id; the agent is kept alive with it).
+        self._attempts: dict[int, tuple[Agent, Activity]] = {}
+        self._start_failure: Activity | None = None  # why the session has no current agent
         self._listeners: dict[type[Any] | None, list[Callable[[Any], object]]] = {}
         self._streams: list[MemoryObjectSendStream[SessionEvent]] = []
 
@@ -304,34 +305,40 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                     report=lambda source, exc: self.emit(SessionError(source, exc)),
                 )
                 self._activity = activity
+                self._attempts[id(agent)] = (agent, activity)
                 assert self._task_group is not None
                 try:
                     await self._task_group.start(activity.run, name=f"activity {agent.name}")
                 except Exception as exc:  # noqa: BLE001 - a failed start is reported to its waiters
-                    self._start_failed(agent, exc)
+                    self._start_failed(activity, exc)
                     continue
                 if self._agent_state is AgentState.INITIALIZING:
                     self._set_agent_state(AgentState.LISTENING)
                 self._notify()
 
-    def _start_failed(self, agent: Agent, exc: Exception) -> None:
+    def _start_failed(self, activity: Activity, exc: Exception) -> None:
         # Issue #11 item 6, #12 item 5: the failure is remembered for whoever waits for this
         # agent (start(), wait_for_agent(), run(), queued turns), and the session is left with
         # no current agent unless a newer one was already requested.
+        agent = activity.agent
         logger.error("agent %s failed to start: %r", agent.name, exc)
-        self._start_errors[id(agent)] = (agent, exc)
+        activity.start_error = exc
         if self._current_agent is agent:
             self._current_agent = None
-            self._start_failure = (agent, exc)
+            self._start_failure = activity
         self.emit(SessionError("activity", exc))
 
     def _start_error(self, agent: Agent | None = None) -> AgentStartError | None:
         """The error to raise for ``agent`` (None: for the session having no agent), if any."""
-        failure = self._start_failure if agent is None else self._start_errors.get(id(agent))
-        if failure is None or (agent is None and self._current_agent is not None):
+        if agent is None:
+            failed = None if self._current_agent is not None else self._start_failure
+        else:
+            attempt = self._attempts.get(id(agent))
+            failed = None if attempt is None else attempt[1]
+        if failed is None or failed.start_error is None:
             return None
-        error = AgentStartError(failure[0].name)
-        error.__cause__ = failure[1]
+        error = AgentStartError(failed.agent.name)
+        error.__cause__ = failed.start_error
         return error
 
     def _check_open(self) -> None:
@@ -378,7 +385,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         if not isinstance(agent, Agent):
             raise TypeError(f"update_agent() expects an Agent, got {agent!r}")
         check_builtin_names(flatten_tools([*self._items, *agent.tools]))  # DEC-10
-        self._start_errors.pop(id(agent), None)
+        self._attempts.pop(id(agent), None)  # waiters now wait for the new attempt
         self._start_failure = None
         self._current_agent = agent
         if self._activity is not None and self._activity.agent is not agent:
@@ -388,17 +395,19 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._notify()
 
     async def wait_for_agent(self, agent: Agent) -> None:
-        """Wait until ``agent``'s activity is active.
+        """Wait until ``agent``'s activity started (the latest start or handoff to it).
+
+        Returns at once if it is active; also returns if it started and then handed off
+        already (in its ``on_enter``, say).
 
         Raises:
             AgentStartError: The agent's activity failed to start (the cause is chained).
             SessionClosedError: The session closed first.
         """
-        while not (
-            self._activity is not None
-            and self._activity.agent is agent
-            and self._activity.state is ActivityState.ACTIVE
-        ):
+        while True:
+            attempt = self._attempts.get(id(agent))
+            if attempt is not None and attempt[1].started:
+                break
             error = self._start_error(agent)
             if error is not None:
                 raise error

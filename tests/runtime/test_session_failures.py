@@ -28,6 +28,7 @@ from anyio_tools.runtime import (
     SessionError,
     TextDelta,
 )
+from anyio_tools.testing import no_task_leaks
 
 from .helpers import Recorder, call, llm, said
 
@@ -136,7 +137,7 @@ async def test_start_raises_when_the_agent_cannot_start_and_the_session_stays_us
     session: AgentSession[None] = AgentSession(llm=llm({"hello": "hi"}))
     events = Recorder(session)
     remote = unreachable_agent()
-    with anyio.fail_after(60):
+    with anyio.fail_after(60), no_task_leaks():  # INV-22
         async with session:
             with pytest.raises(AgentStartError, match="'remote' failed to start") as caught:
                 await session.start(remote)
@@ -170,7 +171,7 @@ async def test_handoff_to_an_agent_that_cannot_start_does_not_hang_later_turns()
         llm=llm({"transfer": [call("transfer")], "hello": "hi"})
     )
     events = Recorder(session)
-    with anyio.fail_after(60):
+    with anyio.fail_after(60), no_task_leaks():  # INV-22
         async with session:
             await session.start(main)
             with pytest.raises(AgentStartError, match="'remote'") as caught:
@@ -208,7 +209,7 @@ async def test_on_enter_is_cancelled_with_its_activity() -> None:
 
     session: AgentSession[None] = AgentSession(llm=llm({}))
     other = Agent(instructions="other", name="other")
-    with anyio.fail_after(60):
+    with anyio.fail_after(60), no_task_leaks():  # INV-22
         async with session:
             await session.start(Greeter(session))
             session.update_agent(other)
@@ -313,7 +314,7 @@ async def test_stray_cancellation_in_the_llm_stream_is_an_llm_error(
     model = StrayLLM(anyio_backend_name)
     session: AgentSession[None] = AgentSession(llm=model)
     events = Recorder(session)
-    with anyio.fail_after(60):
+    with anyio.fail_after(60), no_task_leaks():  # INV-22
         async with session:
             await session.start(Agent(instructions="x"))
             if anyio_backend_name == "asyncio":
@@ -369,7 +370,7 @@ async def test_llm_that_hangs_is_abandoned_after_llm_timeout() -> None:
     next turn is not stalled."""
     session: AgentSession[None] = AgentSession(llm=HangingLLM(), llm_timeout=5)
     events = Recorder(session)
-    with anyio.fail_after(60):
+    with anyio.fail_after(60), no_task_leaks():  # INV-22
         async with session:
             await session.start(Agent(instructions="x"))
             start = anyio.current_time()
