@@ -433,3 +433,18 @@ async def test_speech_of_on_enter_stays_with_its_agent_after_a_handoff() -> None
             await session.wait_for_idle()
     assert said(leaving.chat_ctx) == ["goodbye from leaving"]
     assert said(other.chat_ctx) == []
+
+
+async def test_listener_keyboard_interrupt_and_system_exit_propagate() -> None:
+    """Issue #12 item 10: KeyboardInterrupt and SystemExit raised by a listener are not
+    contained: they leave emit() (and so the session)."""
+    for exit_exc in (KeyboardInterrupt, SystemExit):
+        session: AgentSession[None] = AgentSession()
+
+        def quit_now(event: object, exc: type[BaseException] = exit_exc) -> None:
+            raise exc("stop")
+
+        session.on(SessionError, quit_now)
+        with pytest.raises(exit_exc):
+            session.emit(SessionError("test", ValueError("x")))
+    await anyio.lowlevel.checkpoint()
