@@ -39,7 +39,7 @@ from ._events import (
     ToolEvent,
 )
 from ._executor import ExecutorScope, ExecutorState, ToolExecutor
-from ._host import ReplyHandle, ReplyTarget, SessionHandle, ToolHost, TurnHandle
+from ._host import Conversation, ReplyHandle, ReplyTarget, SessionHandle, ToolHost, TurnHandle
 from ._info import DuplicateMode, DuplicateScope, ToolFlag, ToolInfo
 from ._options import (
     AsyncToolOptions,
@@ -79,6 +79,7 @@ __all__ = [
     "ChatItem",
     "ChatMessage",
     "ChatRole",
+    "Conversation",
     "DispatchResult",
     "DropReason",
     "DuplicateMode",

@@ -6,13 +6,39 @@ They are ordinary tools (``allow``, not cancellable) bound to one session's regi
 from __future__ import annotations
 
 import json
-from typing import final
+from collections.abc import Iterable
+from typing import Final, final
 
 from ._duplicates import CANCEL_TOOL_NAME, LIST_TOOL_NAME
 from ._registry import CallRegistry
 from ._tools import Tool, function_tool
 
-__all__ = ["RunningCallTools"]
+__all__ = ["BUILTIN_TOOL_NAMES", "RunningCallTools", "check_builtin_names"]
+
+
+BUILTIN_TOOL_NAMES: Final = frozenset({LIST_TOOL_NAME, CANCEL_TOOL_NAME})
+
+
+def check_builtin_names(tools: Iterable[Tool]) -> None:
+    """Refuse a tool named like a built-in when the built-ins are visible (DEC-10, CAN-2).
+
+    The list and cancel tools are added next to ``tools`` as soon as one of them is
+    cancellable; a user tool with one of their names would be silently replaced.
+
+    Raises:
+        ValueError: A tool of ``tools`` has a built-in's name and one of ``tools`` is
+            cancellable.
+    """
+    tools = list(tools)
+    if not any(tool.info.cancellable for tool in tools):
+        return
+    for tool in tools:
+        if tool.name in BUILTIN_TOOL_NAMES:
+            raise ValueError(
+                f"two different tools are named {tool.name!r}: yours and the built-in one "
+                "that lists or cancels running calls (added because a cancellable tool is "
+                "visible); give yours another name with function_tool(name=...)"
+            )
 
 
 @final

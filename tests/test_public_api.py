@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,169 @@ import anyio_tools.runtime
 import anyio_tools.testing
 
 PACKAGE = Path(anyio_tools.__file__).parent
+
+
+README = PACKAGE.parent / "README.md"
+
+# The public surface, spelled out: adding, removing or renaming a public name must change this
+# list too (and the README and CHANGELOG with it), so that drift is a failing test (STYLE 2.2).
+EXPECTED: dict[str, list[str]] = {
+    "anyio_tools": [
+        "CANCELLED_TEXT",
+        "CANCEL_TOOL_NAME",
+        "CLOSING_TEXT",
+        "CONFIRM_PARAM",
+        "GENERIC_ERROR_TEXT",
+        "LIST_TOOL_NAME",
+        "ActivityClosedError",
+        "AgentHandoff",
+        "AsyncToolOptions",
+        "CallEnded",
+        "CallHandle",
+        "CallRefusedError",
+        "CallRegistry",
+        "CallResult",
+        "CallStarted",
+        "CallStatus",
+        "CallUpdated",
+        "ChatContext",
+        "ChatItem",
+        "ChatMessage",
+        "ChatRole",
+        "Conversation",
+        "DispatchResult",
+        "DropReason",
+        "DuplicateMode",
+        "DuplicatePromptArgs",
+        "DuplicateScope",
+        "ExecutorClosedError",
+        "ExecutorScope",
+        "ExecutorState",
+        "FunctionCall",
+        "FunctionCallOutput",
+        "FunctionTool",
+        "HandoffAgent",
+        "InvalidArgumentsError",
+        "JSONValue",
+        "ParsedArguments",
+        "PreparedArguments",
+        "RawFunctionTool",
+        "ReplyDropped",
+        "ReplyHandle",
+        "ReplyPromptArgs",
+        "ReplyStatus",
+        "ReplyTarget",
+        "ReplyUpdated",
+        "RunContext",
+        "RunningCall",
+        "RunningCallTools",
+        "SessionClosedError",
+        "SessionHandle",
+        "StopResponse",
+        "Tool",
+        "ToolError",
+        "ToolEvent",
+        "ToolExecutor",
+        "ToolFlag",
+        "ToolHandlingOptions",
+        "ToolHost",
+        "ToolInfo",
+        "ToolOptions",
+        "Toolset",
+        "ToolsetItem",
+        "TurnHandle",
+        "UnknownToolError",
+        "UpdatePair",
+        "UpdatePromptArgs",
+        "function_tool",
+        "parse_arguments",
+        "run_tool",
+    ],
+    "anyio_tools.runtime": [
+        "LLM",
+        "ActivityState",
+        "Agent",
+        "AgentSession",
+        "AgentStartError",
+        "AgentState",
+        "AgentStateChanged",
+        "AsyncToolset",
+        "ConversationItemAdded",
+        "LLMChunk",
+        "LLMError",
+        "LLMRequest",
+        "RunResult",
+        "ScriptedCall",
+        "ScriptedLLM",
+        "ScriptedResponse",
+        "SessionError",
+        "SessionEvent",
+        "SpeechHandle",
+        "SpeechOutput",
+        "TextDelta",
+        "TextOutput",
+        "ToolCallRequest",
+        "ToolChoice",
+        "UserState",
+        "UserStateChanged",
+    ],
+    "anyio_tools.testing": [
+        "FakeAgent",
+        "FakeHost",
+        "FakeReply",
+        "TaskLeakError",
+        "no_task_leaks",
+        "running_task_names",
+        "tool_task_names",
+    ],
+}
+MODULES = {m.__name__: m for m in (anyio_tools, anyio_tools.runtime, anyio_tools.testing)}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_all_equals_the_expected_public_names(name: str) -> None:
+    """STYLE 2.2, issue #11 item 8b: each public module's `__all__` is exactly the expected
+    list, sorted as ruff's RUF022 sorts it, and every name shows the public module as its
+    home."""
+    module = MODULES[name]
+    names = list(module.__all__)  # type: ignore[attr-defined]
+    assert sorted(names) == sorted(EXPECTED[name])
+    assert names == EXPECTED[name], "__all__ is not in the expected order"
+    for public in names:
+        value = getattr(module, public)
+        if inspect.isclass(value) and value.__module__.startswith("anyio_tools"):
+            assert value.__module__ == name, f"{public}.__module__ is {value.__module__}"
+
+
+def readme_names() -> set[tuple[str, str]]:
+    """The names the README uses: `anyio_tools[.runtime|.testing].Name` references and the
+    names its code imports from those modules."""
+    text = README.read_text(encoding="utf-8")
+    found: set[tuple[str, str]] = set()
+    for module, attr in re.findall(r"\b(anyio_tools(?:\.runtime|\.testing)?)\.(\w+)", text):
+        if f"{module}.{attr}" not in MODULES:  # a subpackage, not a name
+            found.add((module, attr))
+    imports = re.findall(
+        r"from (anyio_tools(?:\.runtime|\.testing)?) import (\([^)]*\)|[^\n]*)", text
+    )
+    for module, names in imports:
+        for attr in re.findall(r"\w+", names):
+            found.add((module, attr))
+    return found
+
+
+def test_every_name_the_readme_uses_is_exported() -> None:
+    """Issue #11 items 8b and 11: a name the README tells users to import (such as
+    `anyio_tools.Conversation`) is in that module's `__all__`."""
+    names = readme_names()
+    assert ("anyio_tools", "Conversation") in names  # the scan sees dotted references
+    assert ("anyio_tools.testing", "FakeHost") in names  # ... and imports
+    missing = sorted(
+        f"{module}.{attr}"
+        for module, attr in names
+        if attr not in MODULES[module].__all__  # type: ignore[attr-defined]
+    )
+    assert missing == []
 
 
 @pytest.mark.parametrize("module", [anyio_tools, anyio_tools.runtime, anyio_tools.testing])

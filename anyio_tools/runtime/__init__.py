@@ -7,6 +7,7 @@ from typing import Any
 
 from ._activity import ActivityState
 from ._agent import Agent
+from ._errors import AgentStartError, LLMError
 from ._llm import (
     LLM,
     LLMChunk,
@@ -37,11 +38,13 @@ __all__ = [
     "ActivityState",
     "Agent",
     "AgentSession",
+    "AgentStartError",
     "AgentState",
     "AgentStateChanged",
     "AsyncToolset",
     "ConversationItemAdded",
     "LLMChunk",
+    "LLMError",
     "LLMRequest",
     "RunResult",
     "ScriptedCall",

@@ -12,13 +12,15 @@ import enum
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, final
 
 import anyio
 from anyio.abc import TaskStatus
 
-from anyio_tools._builtins import RunningCallTools
+from anyio_tools._builtins import RunningCallTools, check_builtin_names
 from anyio_tools._executor import ExecutorScope, ToolExecutor
+from anyio_tools._groups import collapse_groups
 from anyio_tools._host import ToolHost
 from anyio_tools._options import ToolOptions
 from anyio_tools._tools import Tool
@@ -30,7 +32,15 @@ from ._toolset import AsyncToolset
 if TYPE_CHECKING:
     from anyio_tools._registry import CallRegistry
 
-__all__ = ["Activity", "ActivityState", "Route", "build_routes"]
+__all__ = [
+    "Activity",
+    "ActivityState",
+    "Route",
+    "async_toolsets",
+    "build_routes",
+    "drain_all",
+    "entering_activity",
+]
 
 logger = logging.getLogger("anyio_tools.runtime")
 
@@ -95,6 +105,22 @@ def async_toolsets(items: Sequence[ToolsetItem]) -> list[AsyncToolset]:
     return list(found.values())
 
 
+async def drain_all(executors: Sequence[ToolExecutor]) -> None:
+    """Drain ``executors`` together (CAN-7): the slowest one bounds the wait, not their sum."""
+    with collapse_groups():
+        async with anyio.create_task_group() as task_group:
+            for executor in executors:
+                task_group.start_soon(executor.drain, name="drain")
+
+
+_entering: ContextVar[Activity | None] = ContextVar("anyio_tools_entering", default=None)
+
+
+def entering_activity() -> Activity | None:
+    """Return the activity whose ``on_enter`` the calling code runs in, if any."""
+    return _entering.get()
+
+
 @final
 class Activity:
     """One agent's active period inside a session.
@@ -107,6 +133,7 @@ class Activity:
         session_items: The session's tools (routed here unless in a session ``AsyncToolset``).
         session_routes: Routes of the session-scoped ``AsyncToolset`` tools.
         close_timeout: Bound of the shielded waits when closing.
+        report: Called with a source and the exception when the agent's ``on_enter`` fails.
     """
 
     def __init__(
@@ -119,9 +146,12 @@ class Activity:
         session_items: Sequence[ToolsetItem],
         session_routes: dict[str, Route],
         close_timeout: float,
+        report: Callable[[str, Exception], None],
     ) -> None:
         self.agent = agent
         self.state = ActivityState.STARTING
+        self.started = False  # its executors opened (it may have been closed since)
+        self.start_error: Exception | None = None  # why it could not start
         self.routes: dict[str, Route] = {}
         self.tools: list[Tool] = []
         self.executors: list[ToolExecutor] = []
@@ -131,6 +161,7 @@ class Activity:
         self._session_items = session_items
         self._session_routes = session_routes
         self._close_timeout = close_timeout
+        self._report = report
         self._close_requested = anyio.Event()
         self._closed = anyio.Event()
         self._turns = 0
@@ -169,14 +200,20 @@ class Activity:
         try:
             async with AsyncExitStack() as stack:
                 await self._open_executors(stack)
+                self.started = True
                 if self.state is ActivityState.STARTING:
                     self.state = ActivityState.ACTIVE
-                task_status.started()
-                await self._close_requested.wait()
+                # INV-22: on_enter runs in a task the activity owns, so it cannot outlive it
+                # (and speak into the next agent's chat); closing cancels it.
+                with collapse_groups():
+                    async with anyio.create_task_group() as entering:
+                        task_status.started()
+                        entering.start_soon(self._enter, name=f"on_enter {agent.name}")
+                        await self._close_requested.wait()
+                        entering.cancel_scope.cancel("the activity is closing")
                 while self._turns:  # HND-1 (2)
                     await self._turns_changed.wait()
-                for executor in self.executors:  # HND-1 (3)
-                    await executor.drain()
+                await drain_all(self.executors)  # HND-1 (3)
                 try:
                     await agent.on_exit()
                 except Exception:
@@ -185,6 +222,16 @@ class Activity:
         finally:
             self.state = ActivityState.CLOSED
             self._closed.set()
+
+    async def _enter(self) -> None:
+        # Speech queued by on_enter belongs to this activity, even once a handoff it asked
+        # for made another agent current (INV-22).
+        _entering.set(self)  # this task's own context: nothing to reset
+        try:
+            await self.agent.on_enter()
+        except Exception as exc:
+            logger.exception("%s.on_enter raised", self.agent.name)
+            self._report("on_enter", exc)
 
     async def _open_executors(self, stack: AsyncExitStack) -> None:
         agent = self.agent
@@ -232,6 +279,7 @@ class Activity:
                     f"two different tools are named {name!r}: {known[0]!r}, {route[0]!r}"
                 )
             routes[name] = route
+        check_builtin_names(tool for tool, _ in routes.values())  # DEC-10
         if any(tool.info.cancellable for tool, _ in routes.values()):  # CAN-2
             for tool in RunningCallTools(self._registry).tools:
                 routes[tool.name] = (tool, default)

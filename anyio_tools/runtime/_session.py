@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Generic, TypeVar, cast, final
 
@@ -22,28 +22,38 @@ from anyio import AsyncContextManagerMixin
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from anyio_tools._builtins import check_builtin_names
 from anyio_tools._chat import (
     AgentHandoff,
     ChatContext,
-    ChatItem,
     ChatMessage,
 )
 from anyio_tools._errors import SessionClosedError
 from anyio_tools._executor import ExecutorScope, ToolExecutor
 from anyio_tools._floor import FloorToken
+from anyio_tools._groups import collapse_groups
 from anyio_tools._options import ToolHandlingOptions, ToolOptions
 from anyio_tools._registry import CallRegistry
 from anyio_tools._toolsets import Toolset, ToolsetItem, flatten_tools
 
-from ._activity import Activity, ActivityState, Route, async_toolsets, build_routes
+from ._activity import (
+    Activity,
+    ActivityState,
+    Route,
+    async_toolsets,
+    build_routes,
+    drain_all,
+    entering_activity,
+)
 from ._agent import Agent
+from ._errors import AgentStartError, LLMError
+from ._event_hub import EventHub
 from ._hosts import ActivityHost, SessionHost
 from ._idle import IdleWaits, RunState
 from ._llm import LLM, ToolChoice
 from ._session_events import (
     AgentState,
     AgentStateChanged,
-    ConversationItemAdded,
     RunResult,
     SessionError,
     SessionEvent,
@@ -63,7 +73,7 @@ _MISSING: Any = object()
 
 
 @final
-class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[UserdataT]):
+class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[UserdataT]):
     """A conversation between a user and agents, with long-running tools.
 
     Enter it with ``async with``, then `start` an agent. Leaving the block closes the
@@ -77,9 +87,13 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         tool_handling: Default options for tools (``{"async_options": {...}}``).
         output: Where speech plays; an instant `TextOutput` by default.
         close_timeout: Seconds closing waits for calls to end before cancelling them all.
+        llm_timeout: Seconds one LLM request may take (its whole stream); when it passes,
+            the generation is abandoned, a `SessionError` with source ``"llm"`` and a
+            ``TimeoutError`` is emitted, and the turn ends. None: no limit.
 
     Raises:
-        ValueError: Bad options, or two different tools with one name.
+        ValueError: Bad options, or two different tools with one name (a built-in's name
+            included, when a cancellable tool is visible).
     """
 
     def __init__(
@@ -91,16 +105,24 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         tool_handling: ToolHandlingOptions | Mapping[str, Any] | None = None,
         output: SpeechOutput | None = None,
         close_timeout: float = 10.0,
+        llm_timeout: float | None = 60.0,
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
-        flatten_tools(tools)  # reports name clashes now
+        if llm_timeout is not None and (
+            isinstance(llm_timeout, bool)
+            or not isinstance(llm_timeout, int | float)
+            or not llm_timeout > 0
+        ):
+            raise ValueError(f"llm_timeout must be a number > 0 or None, got {llm_timeout!r}")
+        check_builtin_names(flatten_tools(tools))  # reports name clashes now (DEC-10)
         self._llm = llm
         self._items = list(tools)
         self._userdata: object = userdata
         self._options = ToolOptions.from_tool_handling(tool_handling)
         self._output: SpeechOutput = output if output is not None else TextOutput()
         self._close_timeout = close_timeout
+        self._llm_timeout = llm_timeout
         self.registry = CallRegistry()
         self.history = ChatContext()
         self._task_group: TaskGroup | None = None
@@ -125,6 +147,9 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         self._changed = anyio.Event()
         self._activity_event = anyio.Event()
         self._run: RunState | None = None
+        # The latest activity of each agent (keyed by id; the agent is kept alive with it).
+        self._attempts: dict[int, tuple[Agent, Activity]] = {}
+        self._start_failure: Activity | None = None  # why the session has no current agent
         self._listeners: dict[type[Any] | None, list[Callable[[Any], object]]] = {}
         self._streams: list[MemoryObjectSendStream[SessionEvent]] = []
 
@@ -150,9 +175,13 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         """The agent most recently started or handed off to.
 
         Raises:
+            AgentStartError: The last agent started or handed off to failed to start.
             RuntimeError: No agent was started yet.
         """
         if self._current_agent is None:
+            error = self._start_error()
+            if error is not None:
+                raise error
             raise RuntimeError("no agent was started yet; call session.start(agent)")
         return self._current_agent
 
@@ -181,24 +210,25 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         send, receive = anyio.create_memory_object_stream[Agent](math.inf)
         self._agent_requests = send
         try:
-            async with anyio.create_task_group() as task_group:
-                self._task_group = task_group
-                try:
-                    async with AsyncExitStack() as stack:
-                        await self._open_session_toolsets(stack)
-                        task_group.start_soon(self._manage_activities, receive, name="activities")
-                        try:
-                            yield self
-                        finally:
-                            with anyio.CancelScope(shield=True):
-                                await self._close()
-                        # Leaving the stack closes the session executors and toolsets.
-                finally:
-                    task_group.cancel_scope.cancel()
-        except BaseExceptionGroup as group:
-            if len(group.exceptions) == 1:
-                raise group.exceptions[0] from group.exceptions[0].__cause__
-            raise
+            # INV-23: what leaves our group is the user's exception, unwrapped, with its
+            # __cause__ and __context__ intact (trio-websocket's open_websocket).
+            with collapse_groups():
+                async with anyio.create_task_group() as task_group:
+                    self._task_group = task_group
+                    try:
+                        async with AsyncExitStack() as stack:
+                            await self._open_session_toolsets(stack)
+                            task_group.start_soon(
+                                self._manage_activities, receive, name="activities"
+                            )
+                            try:
+                                yield self
+                            finally:
+                                with anyio.CancelScope(shield=True):
+                                    await self._close()
+                            # Leaving the stack closes the session executors and toolsets.
+                    finally:
+                        task_group.cancel_scope.cancel()
         finally:
             self._closed = True
 
@@ -246,11 +276,13 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
             if activity is not None:
                 activity.request_close()
                 await activity.wait_closed()
-            # ... then session-level toolsets drain (non-cancellable calls awaited).
-            for executor in self._session_executors:
-                await executor.drain()
+            # ... then session-level toolsets drain together (non-cancellable calls awaited).
+            await drain_all(self._session_executors)
         if bound.cancelled_caught:
-            logger.warning("closing took longer than %ss; cancelling what is left", bound.deadline)
+            logger.warning(
+                "closing took longer than close_timeout=%ss; cancelling what is left",
+                self._close_timeout,
+            )
 
     async def _manage_activities(self, requests: MemoryObjectReceiveStream[Agent]) -> None:
         async with requests:
@@ -272,26 +304,44 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
                     session_items=self._items,
                     session_routes=self._session_routes,
                     close_timeout=self._close_timeout,
+                    report=lambda source, exc: self.emit(SessionError(source, exc)),
                 )
                 self._activity = activity
+                self._attempts[id(agent)] = (agent, activity)
                 assert self._task_group is not None
                 try:
                     await self._task_group.start(activity.run, name=f"activity {agent.name}")
-                except Exception as exc:
-                    logger.exception("could not start agent %s", agent.name)
-                    self.emit(SessionError("activity", exc))
+                except Exception as exc:  # noqa: BLE001 - a failed start is reported to its waiters
+                    self._start_failed(activity, exc)
                     continue
                 if self._agent_state is AgentState.INITIALIZING:
                     self._set_agent_state(AgentState.LISTENING)
                 self._notify()
-                self._task_group.start_soon(self._on_enter, activity, name=f"on_enter {agent.name}")
 
-    async def _on_enter(self, activity: Activity) -> None:
-        try:
-            await activity.agent.on_enter()
-        except Exception as exc:
-            logger.exception("%s.on_enter raised", activity.agent.name)
-            self.emit(SessionError("on_enter", exc))
+    def _start_failed(self, activity: Activity, exc: Exception) -> None:
+        # Issue #11 item 6, #12 item 5: the failure is remembered for whoever waits for this
+        # agent (start(), wait_for_agent(), run(), queued turns), and the session is left with
+        # no current agent unless a newer one was already requested.
+        agent = activity.agent
+        logger.error("agent %s failed to start: %r", agent.name, exc)
+        activity.start_error = exc
+        if self._current_agent is agent:
+            self._current_agent = None
+            self._start_failure = activity
+        self.emit(SessionError("activity", exc))
+
+    def _start_error(self, agent: Agent | None = None) -> AgentStartError | None:
+        """The error to raise for ``agent`` (None: for the session having no agent), if any."""
+        if agent is None:
+            failed = None if self._current_agent is not None else self._start_failure
+        else:
+            attempt = self._attempts.get(id(agent))
+            failed = None if attempt is None else attempt[1]
+        if failed is None or failed.start_error is None:
+            return None
+        error = AgentStartError(failed.agent.name)
+        error.__cause__ = failed.start_error
+        return error
 
     def _check_open(self) -> None:
         if not self._opened or self._closed:
@@ -302,9 +352,15 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
     async def start(self, agent: Agent) -> None:
         """Make ``agent`` the first agent and wait until it is active.
 
+        If its activity fails to start (a toolset's ``setup()`` raises, say), this raises
+        `AgentStartError` and the session stays open with no agent: `start` may be called
+        again.
+
         Raises:
+            AgentStartError: The agent's activity failed to start (the cause is chained).
             RuntimeError: The session is not open, or an agent was already started.
-            ValueError: Two different tools of the agent and the session share a name.
+            ValueError: Two different tools of the agent and the session share a name
+                (a built-in's name included, when a cancellable tool is visible).
         """
         self._check_open()
         if self._current_agent is not None:
@@ -317,15 +373,22 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
 
         The current agent changes now; the old activity drains (its cancellable calls are
         cancelled, the others awaited, its pending replies dropped), then the new one starts.
+        If the new one fails to start, a `SessionError` with source ``"activity"`` is emitted
+        and the session is left with no current agent: `wait_for_agent`, `run` and
+        `current_agent` raise `AgentStartError` until an agent is started again.
 
         Raises:
             RuntimeError: The session is not open.
-            ValueError: Two different tools of the agent and the session share a name.
+            TypeError: ``agent`` is not an `Agent`.
+            ValueError: Two different tools of the agent and the session share a name
+                (a built-in's name included, when a cancellable tool is visible).
         """
         self._check_open()
         if not isinstance(agent, Agent):
             raise TypeError(f"update_agent() expects an Agent, got {agent!r}")
-        flatten_tools([*self._items, *agent.tools])
+        check_builtin_names(flatten_tools([*self._items, *agent.tools]))  # DEC-10
+        self._attempts.pop(id(agent), None)  # waiters now wait for the new attempt
+        self._start_failure = None
         self._current_agent = agent
         if self._activity is not None and self._activity.agent is not agent:
             self._activity.request_close()
@@ -334,72 +397,26 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         self._notify()
 
     async def wait_for_agent(self, agent: Agent) -> None:
-        """Wait until ``agent``'s activity is active.
+        """Wait until ``agent``'s activity started (the latest start or handoff to it).
+
+        Returns at once if it is active; also returns if it started and then handed off
+        already (in its ``on_enter``, say).
 
         Raises:
+            AgentStartError: The agent's activity failed to start (the cause is chained).
             SessionClosedError: The session closed first.
         """
-        while not (
-            self._activity is not None
-            and self._activity.agent is agent
-            and self._activity.state is ActivityState.ACTIVE
-        ):
+        while True:
+            attempt = self._attempts.get(id(agent))
+            if attempt is not None and attempt[1].started:
+                break
+            error = self._start_error(agent)
+            if error is not None:
+                raise error
             if self._closing:
                 raise SessionClosedError("the session closed")
             await self._changed.wait()
         await anyio.lowlevel.checkpoint()
-
-    # -- events -----------------------------------------------------------------------------
-
-    def on(self, kind: type[Any] | None, callback: Callable[[Any], object]) -> None:
-        """Call ``callback(event)`` for each event of type ``kind`` (None: every event)."""
-        self._listeners.setdefault(kind, []).append(callback)
-
-    def off(self, kind: type[Any] | None, callback: Callable[[Any], object]) -> None:
-        """Stop calling a callback registered with `on`."""
-        callbacks = self._listeners.get(kind, [])
-        if callback in callbacks:
-            callbacks.remove(callback)
-
-    @asynccontextmanager
-    async def events(self) -> AsyncIterator[MemoryObjectReceiveStream[SessionEvent]]:
-        """Subscribe to every event while the block runs, as an async iterator."""
-        # Unbounded: emitting never blocks the conversation; the block drains it.
-        send, receive = anyio.create_memory_object_stream[SessionEvent](math.inf)
-        self._streams.append(send)
-        try:
-            async with receive:
-                yield receive
-        finally:
-            self._streams.remove(send)
-            send.close()
-
-    def emit(self, event: SessionEvent) -> None:
-        """Deliver an event to listeners, subscribers and the current run."""
-        if self._run is not None:
-            self._run.events.append(event)
-        for kind in (type(event), None):
-            for callback in list(self._listeners.get(kind, ())):
-                try:
-                    callback(event)
-                except Exception:
-                    logger.exception("an event listener raised on %r", event)
-        for stream in self._streams:
-            try:
-                stream.send_nowait(event)
-            except anyio.BrokenResourceError:
-                pass
-        self._notify()
-
-    def record(self, items: Iterable[ChatItem]) -> None:
-        """Insert items into the history, ordered by creation time."""
-        items = list(items)
-        fresh = [item for item in items if self.history.get(item.id) is None]
-        self.history.insert(items)
-        for item in fresh:
-            if self._run is not None:
-                self._run.items.append(item)
-            self.emit(ConversationItemAdded(item))
 
     # -- state ------------------------------------------------------------------------------
 
@@ -447,7 +464,8 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         """
         self._check_open()
         handle = SpeechHandle(allow_interruptions=allow_interruptions)
-        self._start_turn(handle, None, text=text, instructions=None, tool_choice="none")
+        owner = entering_activity()  # speech of an on_enter stays with its agent (INV-22)
+        self._start_turn(handle, owner, text=text, instructions=None, tool_choice="none")
         return handle
 
     def generate_reply(
@@ -467,17 +485,19 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
             allow_interruptions: Whether the reply may be interrupted.
 
         Raises:
+            AgentStartError: No agent is active because the last one failed to start.
             RuntimeError: The session is not open or no agent was started.
         """
         self._check_open()
-        agent = self.current_agent
+        owner = entering_activity()  # speech of an on_enter stays with its agent (INV-22)
+        agent = self.current_agent if owner is None else owner.agent
         if user_input is not None:
             message = ChatMessage(role="user", content=user_input)
             agent.chat_ctx.insert(message)
             self.record([message])
         handle = SpeechHandle(allow_interruptions=allow_interruptions)
         self._start_turn(
-            handle, None, text=None, instructions=instructions, tool_choice=tool_choice
+            handle, owner, text=None, instructions=instructions, tool_choice=tool_choice
         )
         return handle
 
@@ -517,6 +537,10 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
     ) -> None:
         assert self._task_group is not None
         self._speech_demand += 1  # sync: the session is busy from now on (HOST-4)
+        if activity is not None:
+            # Counted now, not when the task runs: a drain that starts in between waits for
+            # this turn instead of letting it speak for a closed activity (HND-1 (2)).
+            activity.turn_started()
         if self._run is not None:
             self._run.handles.append(handle)
         self._notify()
@@ -568,7 +592,14 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
         that belong to this turn), and returns once the session is idle again with nothing
         of this turn pending. Background calls do not hold it open.
 
+        If the LLM fails during the run (it raises, or passes *llm_timeout*), the run still
+        plays out, then raises `LLMError`: its ``__cause__`` is the LLM's exception and its
+        ``result`` what the run recorded. The session stays usable.
+
         Raises:
+            LLMError: The LLM of a turn of this run failed (the cause is chained).
+            AgentStartError: No agent is active because the last one failed to start, or
+                a handoff of this run failed to start its agent.
             RuntimeError: The session is not open, or another run is in progress.
         """
         self._check_open()
@@ -581,12 +612,21 @@ class AgentSession(TurnRunner, IdleWaits, AsyncContextManagerMixin, Generic[User
             while not self._run_complete(run):
                 if self._closing:
                     break
+                error = self._start_error()
+                if error is not None:  # a handoff of this run failed (#12 item 5)
+                    raise error
                 await self._changed.wait()
             await anyio.lowlevel.checkpoint()
         finally:
             self._run = None
         items = sorted(run.items, key=lambda item: item.sort_key)
-        return RunResult(items=items, events=list(run.events))
+        result = RunResult(items=items, events=list(run.events))
+        failures = [error for handle in run.handles for error in handle._llm_errors]
+        if failures:  # issue #11 item 11: a failed LLM is not a normal return
+            raise LLMError(f"the LLM failed during this run: {failures[0]!r}", result) from (
+                failures[0]
+            )
+        return result
 
     def _executors(self) -> list[ToolExecutor]:
         activity = self._activity

@@ -65,6 +65,7 @@ class SpeechHandle:
         self._interrupt_event = anyio.Event()
         self._steps: list[anyio.Event] = []
         self._chat_items: list[ChatItem] = []
+        self._llm_errors: list[BaseException] = []
 
     def __repr__(self) -> str:
         state = "done" if self.done else "interrupted" if self._interrupted else "running"
@@ -159,6 +160,9 @@ class SpeechHandle:
 
     def _add_items(self, *items: ChatItem) -> None:
         self._chat_items.extend(items)
+
+    def _llm_failed(self, error: BaseException) -> None:
+        self._llm_errors.append(error)
 
     def _mark_done(self) -> None:
         for step in self._steps:

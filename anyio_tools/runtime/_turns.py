@@ -10,6 +10,7 @@ every call of the step was released.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, cast
@@ -25,6 +26,7 @@ from anyio_tools._values import INTERRUPTED_HANDOFF_TEXT
 
 from ._activity import Activity, ActivityState, Route
 from ._agent import Agent
+from ._errors import AgentStartError
 from ._llm import LLM, LLMRequest, TextDelta, ToolCallRequest, ToolChoice
 from ._session_events import AgentState, SessionError, SessionEvent
 from ._speech import SpeechHandle, SpeechOutput
@@ -32,7 +34,7 @@ from ._speech import SpeechHandle, SpeechOutput
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["TurnRunner"]
+__all__ = ["TurnRunner", "is_ours"]
 
 logger = logging.getLogger("anyio_tools.runtime")
 
@@ -55,11 +57,26 @@ class _ToolPhase:
         )
 
 
+def is_ours(*scopes: anyio.CancelScope) -> bool:
+    """Return whether a cancellation exception caught now comes from one of ``scopes`` or an
+    enclosing scope (issue #12 item 1).
+
+    On asyncio, awaiting a future that someone else cancelled raises ``CancelledError`` in a
+    task nobody cancelled. Only a cancellation of our own scopes (or of one around us) may
+    propagate; any other is an error like any other.
+    """
+    return (
+        any(scope.cancel_called for scope in scopes)
+        or anyio.current_effective_deadline() == -math.inf
+    )
+
+
 class TurnRunner:
     """The turn-running part of `AgentSession` (a mixin; the session provides the state)."""
 
     registry: CallRegistry
     _llm: LLM | None
+    _llm_timeout: float | None
     _output: SpeechOutput
     _closing: bool
     _activity: Activity | None
@@ -82,6 +99,9 @@ class TurnRunner:
     def _notify(self) -> None:
         raise NotImplementedError
 
+    def _start_error(self, agent: Agent | None = None) -> AgentStartError | None:
+        raise NotImplementedError
+
     def _set_agent_state(self, state: AgentState) -> None:
         raise NotImplementedError
 
@@ -95,6 +115,9 @@ class TurnRunner:
         while True:
             if self._closing:
                 raise SessionClosedError("the session closed")
+            error = self._start_error()
+            if error is not None:  # no agent to speak for (#12 item 5)
+                raise error
             activity = self._activity
             if (
                 activity is not None
@@ -112,14 +135,14 @@ class TurnRunner:
         instructions: str | None,
         tool_choice: ToolChoice,
     ) -> None:
-        counted: Activity | None = None
+        counted = activity  # a bound turn was counted when it was queued
         outputs: list[FunctionCallOutput] = []
         demand = True  # this step's demand is counted
         try:
             if activity is None:
                 activity = await self._activity_for_turn()
-            activity.turn_started()
-            counted = activity
+                activity.turn_started()
+                counted = activity
             while True:
                 await self._acquire_slot(handle)
                 calls: list[FunctionCall] = []
@@ -150,10 +173,15 @@ class TurnRunner:
                 self._speech_demand += 1
                 demand = True
                 self._notify()
-        except SessionClosedError:
-            pass
+        except (SessionClosedError, AgentStartError):
+            pass  # the session closed, or the failed start was already emitted
         except Exception as exc:
             logger.exception("turn %s failed", handle.id)
+            self.emit(SessionError("turn", exc))
+        except anyio.get_cancelled_exc_class() as exc:
+            if is_ours():
+                raise
+            logger.exception("turn %s got a stray cancellation", handle.id)
             self.emit(SessionError("turn", exc))
         finally:
             if demand:
@@ -189,28 +217,43 @@ class TurnRunner:
         self._set_agent_state(AgentState.THINKING)
         parts: list[str] = []
         calls: list[FunctionCall] = []
+        failure: BaseException | None = None
+        timeout = math.inf if self._llm_timeout is None else self._llm_timeout
         with anyio.CancelScope() as scope:
             self._cut_scopes[handle] = scope
             try:
-                async with aclosing(llm.stream(request)) as stream:
-                    async for chunk in stream:
-                        if isinstance(chunk, TextDelta):
-                            parts.append(chunk.text)
-                        elif isinstance(chunk, ToolCallRequest):
-                            calls.append(
-                                FunctionCall(
-                                    call_id=chunk.call_id,
-                                    name=chunk.name,
-                                    arguments=chunk.arguments,
-                                )
-                            )
-            except Exception as exc:  # noqa: BLE001 - an LLM failure is a session event
-                logger.warning("the LLM failed: %r", exc)
-                self.emit(SessionError("llm", exc))
-                return "", []
+                with anyio.move_on_after(timeout) as limit:  # issue #12 item 11
+                    try:
+                        async with aclosing(llm.stream(request)) as stream:
+                            async for chunk in stream:
+                                if isinstance(chunk, TextDelta):
+                                    parts.append(chunk.text)
+                                elif isinstance(chunk, ToolCallRequest):
+                                    calls.append(
+                                        FunctionCall(
+                                            call_id=chunk.call_id,
+                                            name=chunk.name,
+                                            arguments=chunk.arguments,
+                                        )
+                                    )
+                    except anyio.get_cancelled_exc_class() as exc:
+                        if is_ours(scope, limit):
+                            raise
+                        failure = exc  # a stray cancellation is an LLM failure (#12 item 1)
+                    except Exception as exc:  # noqa: BLE001 - an LLM failure is a session event
+                        failure = exc
             finally:
                 self._cut_scopes.pop(handle, None)
         if scope.cancelled_caught:
+            return "", []
+        if limit.cancel_called:
+            timed_out = TimeoutError(f"the LLM did not finish within llm_timeout={timeout}s")
+            timed_out.__cause__ = failure  # what the stream raised when cancelled, if anything
+            failure = timed_out
+        if failure is not None:
+            logger.warning("the LLM failed: %r", failure)
+            handle._llm_failed(failure)
+            self.emit(SessionError("llm", failure))
             return "", []
         if tool_choice == "none" and calls:  # EXE-1
             logger.warning(
@@ -246,6 +289,12 @@ class TurnRunner:
             self._cut_scopes[handle] = scope
             try:
                 await self._output.play(content)
+            except anyio.get_cancelled_exc_class() as exc:
+                if is_ours(scope):
+                    raise
+                # A stray cancellation is an output failure (#12 item 1).
+                logger.warning("the speech output raised a stray cancellation: %r", exc)
+                self.emit(SessionError("output", exc))
             except Exception as exc:  # noqa: BLE001 - an output failure is a session event
                 logger.warning("the speech output failed: %r", exc)
                 self.emit(SessionError("output", exc))

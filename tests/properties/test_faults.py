@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
+import pytest
 
 from anyio_tools import (
     CallEnded,
@@ -24,6 +25,7 @@ from anyio_tools.runtime import (
     AgentSession,
     AsyncToolset,
     LLMChunk,
+    LLMError,
     LLMRequest,
     ScriptedCall,
     ScriptedLLM,
@@ -192,7 +194,9 @@ async def test_llm_raising_during_a_deferred_reply() -> None:
     session.on(None, events.append)
     async with session:
         await session.start(Agent(instructions="x", tools=[two_step]))
-        await session.run(user_input="go")
+        with pytest.raises(LLMError) as caught:  # RUN-1: the reply belongs to the run (#11)
+            await session.run(user_input="go")
+    assert isinstance(caught.value.__cause__, ConnectionError)
     assert [type(e.error) for e in events if isinstance(e, SessionError)] == [ConnectionError]
     assert [e.status for e in events if isinstance(e, ReplyUpdated)] == ["scheduled", "skipped"]
     assert tool_task_names() == []

@@ -4,6 +4,7 @@ SCO-1..3, DEL-3, DEL-5; issue #4 acceptance)."""
 from __future__ import annotations
 
 import anyio
+import pytest
 
 from anyio_tools import (
     CallEnded,
@@ -13,7 +14,7 @@ from anyio_tools import (
     ToolFlag,
     function_tool,
 )
-from anyio_tools.runtime import Agent, AgentSession, AsyncToolset, SessionError
+from anyio_tools.runtime import Agent, AgentSession, AsyncToolset, LLMError, SessionError
 from anyio_tools.testing import no_task_leaks, tool_task_names
 
 from .helpers import Recorder, call, llm, said
@@ -151,8 +152,9 @@ async def test_session_close_with_calls_in_flight_leaves_nothing() -> None:
     assert tool_task_names() == []
 
 
-async def test_llm_failure_is_an_event_not_a_crash() -> None:
-    """Issue #4 item 4: an LLM that raises gives a SessionError; the session goes on."""
+async def test_llm_failure_is_an_event_and_run_raises_llm_error() -> None:
+    """Issue #4 item 4, issue #11 item 11: an LLM that raises gives a SessionError, run()
+    raises LLMError (cause chained, the run's result attached); the session goes on."""
 
     class Boom(Exception):
         pass
@@ -166,8 +168,12 @@ async def test_llm_failure_is_an_event_not_a_crash() -> None:
     events = Recorder(session)
     async with session:
         await session.start(Agent(instructions="x"))
-        result = await session.run(user_input="hello")
+        with pytest.raises(LLMError, match="the LLM failed during this run") as caught:
+            await session.run(user_input="hello")
+        assert isinstance(caught.value.__cause__, Boom)
+        result = caught.value.result
         assert [type(e.error) for e in events.of(SessionError)] == [Boom]
+        assert [type(e) for e in result.events if isinstance(e, SessionError)] == [SessionError]
         assert said(session.history) == ["hello"]
         assert result.items[-1].content == "hello"  # type: ignore[union-attr]
         session.say("still here")

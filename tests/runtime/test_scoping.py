@@ -1,12 +1,20 @@
 """Routing, option precedence and the built-in tools in a live session (SPEC SCO-2, OPT-2,
-CAN-2; scenarios 31, 48, 49)."""
+CAN-2, DEC-10; scenarios 31, 48, 49)."""
 
 from __future__ import annotations
 
 import pytest
 
-from anyio_tools import FunctionCallOutput, RunContext, ToolFlag, Toolset, function_tool
-from anyio_tools.runtime import Agent, AgentSession, AsyncToolset, ScriptedLLM
+from anyio_tools import (
+    CANCEL_TOOL_NAME,
+    FunctionCallOutput,
+    RunContext,
+    ToolFlag,
+    Toolset,
+    ToolsetItem,
+    function_tool,
+)
+from anyio_tools.runtime import Agent, AgentSession, AgentStartError, AsyncToolset, ScriptedLLM
 
 from .helpers import call, llm
 
@@ -111,3 +119,57 @@ def test_async_toolset_rejects_the_removed_option() -> None:
     """The seed's migration: on_duplicate_call is gone; the error says what to use."""
     with pytest.raises(TypeError, match=r"on_duplicate=\.\.\. on each @function_tool"):
         AsyncToolset(id="x", tools=[], on_duplicate_call="reject")
+
+
+CLASH = r"two different tools are named 'anyio_tools_cancel_task'.*function_tool\(name=\.\.\.\)"
+
+
+def test_session_tool_named_like_a_builtin_is_refused() -> None:
+    """DEC-10, CAN-2, issue #12 item 6: with a cancellable tool visible, a user tool named
+    like a built-in raises ValueError at construction instead of being replaced."""
+    impostor = make(CANCEL_TOOL_NAME)
+    with pytest.raises(ValueError, match=CLASH):
+        AgentSession(tools=[impostor, make("spin", cancellable=True)])  # type: ignore[list-item]
+    AgentSession(tools=[impostor])  # type: ignore[list-item] # no built-in is visible: allowed
+
+
+async def test_agent_tool_named_like_a_builtin_is_refused_at_handoff() -> None:
+    """DEC-10, issue #12 item 6: the clash between an agent's tools and the session's
+    (cancellable) tools is reported by update_agent() and start(), naming the tool."""
+    session: AgentSession[None] = AgentSession(
+        llm=llm({}),
+        tools=[make("spin", cancellable=True)],  # type: ignore[list-item]
+    )
+    agent = Agent(instructions="x", tools=[make(CANCEL_TOOL_NAME)])  # type: ignore[list-item]
+    async with session:
+        with pytest.raises(ValueError, match=CLASH):
+            await session.start(agent)
+        await session.start(Agent(instructions="fine"))
+        with pytest.raises(ValueError, match=CLASH):
+            session.update_agent(agent)
+
+
+async def test_dynamic_tool_named_like_a_builtin_fails_the_agent_start() -> None:
+    """DEC-10, issue #12 item 6: a clash that appears only when a toolset's setup() loads its
+    tools fails the activity start with the ValueError as cause (never a silent swap)."""
+
+    class Loaded(Toolset):
+        """Loads its tools from a (pretend) server in setup()."""
+
+        loaded: list[ToolsetItem] = []  # noqa: RUF012 - set per instance in setup()
+
+        @property
+        def tools(self) -> list[ToolsetItem]:
+            return list(self.loaded)
+
+        async def setup(self) -> None:
+            await super().setup()
+            self.loaded = [make(CANCEL_TOOL_NAME), make("spin", cancellable=True)]  # type: ignore[list-item]
+
+    model = ScriptedLLM({})
+    session: AgentSession[None] = AgentSession(llm=model)
+    async with session:
+        with pytest.raises(AgentStartError) as caught:
+            await session.start(Agent(instructions="x", tools=[Loaded(id="mcp")]))
+    assert isinstance(caught.value.__cause__, ValueError)
+    assert "anyio_tools_cancel_task" in str(caught.value.__cause__)
