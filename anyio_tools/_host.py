@@ -60,9 +60,18 @@ class TurnHandle(Protocol):
         """Wait until the generation of ``step`` finished playing or was cut."""
         ...
 
+    async def wait_for_playout(self) -> None:
+        """Wait until the whole turn finished playing or was cut (every step)."""
+        ...
+
 
 class SessionHandle(Protocol[UserdataT_co]):
-    """The conversation a tool call belongs to, as its context sees it."""
+    """The conversation a tool call belongs to, as its context sees it (``ctx.session``).
+
+    What a tool may do with its session: read the application's data, and speak, typically
+    inside ``async with ctx.foreground():``. The reference ``AgentSession`` implements it; a
+    framework that embeds anyio_tools implements it for its own session object.
+    """
 
     @property
     def userdata(self) -> UserdataT_co:
@@ -70,6 +79,21 @@ class SessionHandle(Protocol[UserdataT_co]):
 
         Raises:
             ValueError: The session has no userdata.
+        """
+        ...
+
+    def say(self, text: str) -> TurnHandle:
+        """Queue ``text`` to be spoken by the current agent; return its turn at once."""
+        ...
+
+    def generate_reply(
+        self, *, instructions: str | None = None, user_input: str | None = None
+    ) -> TurnHandle:
+        """Queue a generation by the current agent's LLM; return its turn at once.
+
+        Args:
+            instructions: Extra instructions for this generation only.
+            user_input: A user message to add first.
         """
         ...
 
