@@ -128,7 +128,8 @@ class Deliverer:
         self._arrived: anyio.Event | None = None
         self._accepted = 0
         self._settled = 0
-        self._settled_changed = anyio.Event()
+        # Created by the first waiter only: most replies settle with nobody waiting.
+        self._settled_changed: anyio.Event | None = None
 
     def open(self) -> None:
         """Start accepting entries (when the executor is entered)."""
@@ -186,7 +187,10 @@ class Deliverer:
     async def wait_settled(self, count: int) -> None:
         """Wait until the first ``count`` accepted entries are scheduled or dropped (DEL-9)."""
         while self._settled < count:
-            await self._settled_changed.wait()
+            changed = self._settled_changed
+            if changed is None:
+                changed = self._settled_changed = anyio.Event()
+            await changed.wait()
         await anyio.lowlevel.checkpoint()
 
     # -- the delivery loop ----------------------------------------------------------------
@@ -326,5 +330,6 @@ class Deliverer:
 
     def _settle(self, count: int) -> None:
         self._settled += count
-        changed, self._settled_changed = self._settled_changed, anyio.Event()
-        changed.set()
+        changed, self._settled_changed = self._settled_changed, None
+        if changed is not None:
+            changed.set()
