@@ -357,7 +357,7 @@ class ChatContext:
 
         Items already present (by id) are skipped, so inserting twice is harmless.
         """
-        if not isinstance(items, list | tuple):
+        if not isinstance(items, (list, tuple)):  # a tuple of types: cheaper than a union
             items = (items,) if isinstance(items, _ITEM_TYPES) else list(items)
         by_id = self._by_id
         listed = self._items
