@@ -277,3 +277,50 @@ async def test_a_stray_cancellation_from_wait_for_idle_drops_the_batch_and_deliv
     [reply] = host.replies
     assert statuses(host) == [("scheduled", reply.id, 2), ("completed", reply.id, 2)]
     assert tool_task_names() == []
+
+
+class FaultyOnCloseReply(FaultyReply):
+    """A reply that plays until the deliverer is cancelled, then raises when awaited again."""
+
+    def __init__(self, reply: FakeReply, fault: BaseException) -> None:
+        super().__init__(reply, fault)
+        self.waits = 0
+
+    async def wait_for_playout(self) -> None:
+        self.waits += 1
+        if self.waits == 1:
+            await anyio.sleep_forever()
+        await anyio.lowlevel.checkpoint()
+        raise self.fault
+
+
+async def test_a_stray_cancellation_while_closing_still_gives_the_terminal_event(
+    anyio_backend_name: str,
+) -> None:
+    """INV-10, DEL-8, issue #12 item 1: when closing waits for the reply in flight and the
+    host's playout raises a cancellation nobody asked for (trio: a plain error), the reply is
+    reported interrupted and the executor closes without raising."""
+    fault: BaseException = (
+        asyncio.CancelledError() if anyio_backend_name == "asyncio" else RuntimeError("boom")
+    )
+    faulty = FaultyPlayoutHost(None)
+    host = faulty.inner
+    wrapped: list[FaultyOnCloseReply] = []
+
+    def generate_reply(target: Any, *, instructions: str) -> Any:
+        reply = FaultyOnCloseReply(host.generate_reply(target, instructions=instructions), fault)
+        wrapped.append(reply)
+        return reply
+
+    faulty.generate_reply = generate_reply  # type: ignore[method-assign]
+    async with ToolExecutor(faulty, close_timeout=5) as executor:
+        host.set_busy(True)
+        await executor.execute(burst, make_ctx("a", "burst", '{"n": 2}'))
+        await host.wait_until(lambda: any(isinstance(e, CallEnded) for e in host.events))
+        host.set_busy(False)
+        await host.wait_until(lambda: bool(wrapped))
+        await anyio.wait_all_tasks_blocked()
+    [reply] = wrapped
+    assert reply.waits == 2
+    assert statuses(host) == [("scheduled", reply.id, 2), ("interrupted", reply.id, 2)]
+    assert tool_task_names() == []
