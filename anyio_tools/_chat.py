@@ -192,46 +192,28 @@ class FunctionCallOutput:
         return output_for_exception(call.call_id, call.name, exc, now)
 
 
-# -- fast construction on the hot path ----------------------------------------------------
+# -- construction on the hot path ----------------------------------------------------------
 #
-# A frozen attrs class sets each field through ``object.__setattr__``, with keyword parsing
-# around it: about 1 µs per item, and an update creates two items, a call's answer one. These
-# constructors build the same instances (the same fields, and ids and sequence numbers drawn
-# as ``__init__`` draws them) by setting the slots directly; the tests compare both ways.
-
-_SlotSetter: TypeAlias = Callable[[object, object], None]
-
-
-def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[_SlotSetter, ...]:
-    fields = tuple(field.name for field in attrs.fields(cls))
-    if fields != names:  # pragma: no cover - a field was added without updating this block
-        raise RuntimeError(f"the fields of {cls.__name__} changed: {fields}")
-    return tuple(cls.__dict__[name].__set__ for name in names)
-
-
-_CALL_SLOTS: Final = _slot_setters(
-    FunctionCall, ("call_id", "name", "arguments", "extra", "id", "created_at", "seq")
-)
-_OUTPUT_SLOTS: Final = _slot_setters(
-    FunctionCallOutput,
-    ("call_id", "name", "output", "is_error", "reply_required", "id", "created_at", "seq"),
-)
+# An update creates two items and a call's answer one, so these build them with the classes'
+# own ``__init__`` (public attrs API only, issue #11) and draw one number from the counter per
+# item, used for both its ``id`` and its ``seq`` (``__init__``'s factories draw two). The
+# default ``reply_required``/``is_error`` values are passed along so that no default is looked up.
 
 
 def new_call_item(
     call_id: str, name: str, arguments: str, extra: dict[str, JSONValue], created_at: float
 ) -> FunctionCall:
-    """Return ``FunctionCall(call_id=, name=, arguments=, extra=, created_at=)``, faster."""
-    item: FunctionCall = object.__new__(FunctionCall)
-    s_call_id, s_name, s_arguments, s_extra, s_id, s_created_at, s_seq = _CALL_SLOTS
-    s_call_id(item, call_id)
-    s_name(item, name)
-    s_arguments(item, arguments)
-    s_extra(item, extra)
-    s_id(item, f"fc_{next(_seq)}")
-    s_created_at(item, created_at)
-    s_seq(item, next(_seq))
-    return item
+    """Return ``FunctionCall(call_id=, name=, arguments=, extra=, created_at=)``."""
+    seq = next(_seq)
+    return FunctionCall(
+        call_id=call_id,
+        name=name,
+        arguments=arguments,
+        extra=extra,
+        id=f"fc_{seq}",
+        created_at=created_at,
+        seq=seq,
+    )
 
 
 def new_output(
@@ -242,18 +224,18 @@ def new_output(
     is_error: bool = False,
     reply_required: bool = True,
 ) -> FunctionCallOutput:
-    """Return ``FunctionCallOutput(call_id=, name=, output=, ..., created_at=)``, faster."""
-    item: FunctionCallOutput = object.__new__(FunctionCallOutput)
-    s_call_id, s_name, s_output, s_is_error, s_reply, s_id, s_created_at, s_seq = _OUTPUT_SLOTS
-    s_call_id(item, call_id)
-    s_name(item, name)
-    s_output(item, output)
-    s_is_error(item, is_error)
-    s_reply(item, reply_required)
-    s_id(item, f"fco_{next(_seq)}")
-    s_created_at(item, created_at)
-    s_seq(item, next(_seq))
-    return item
+    """Return ``FunctionCallOutput(call_id=, name=, output=, ..., created_at=)``."""
+    seq = next(_seq)
+    return FunctionCallOutput(
+        call_id=call_id,
+        name=name,
+        output=output,
+        is_error=is_error,
+        reply_required=reply_required,
+        id=f"fco_{seq}",
+        created_at=created_at,
+        seq=seq,
+    )
 
 
 def output_for_value(
@@ -375,7 +357,7 @@ class ChatContext:
 
         Items already present (by id) are skipped, so inserting twice is harmless.
         """
-        if not isinstance(items, list | tuple):
+        if not isinstance(items, (list, tuple)):  # a tuple of types: cheaper than a union
             items = (items,) if isinstance(items, _ITEM_TYPES) else list(items)
         by_id = self._by_id
         listed = self._items

@@ -6,14 +6,27 @@ first queued entry, waits until the host can take a reply, then, in one synchron
 everything queued at that moment, re-targets it if needed, and asks the host for one reply. So
 k updates made during one busy period give exactly one reply. Nothing accepted is lost: every
 entry ends up in exactly one scheduled reply or in one `ReplyDropped`.
+
+What one reply's instructions carry is bounded (issue #12 item 9): the ``call_ids`` and
+``call_ids_text`` given to the reply templates (DEL-6) name at most the first
+`NAMED_IDS_PER_REPLY` entry ids of the batch, and ``call_ids_text`` then ends with
+``"…and 37 more updates"``. Building them touches at most that many entries, however long the
+batch. Every entry is still in the chat (inserted at once, UPD-7) and in the reply's
+`ReplyUpdated` events (``update_ids`` lists the whole batch, INV-9): only the text is bounded.
+
+Only the cancellation of the deliverer's own scope (or an enclosing one) stops it. Anything
+else a host raises while a reply plays out, including a cancellation exception nobody asked for
+(asyncio raises one in a task that awaits a future someone else cancelled), is logged and
+reported as the reply's terminal ``ReplyUpdated(interrupted)`` (INV-10), and delivery goes on.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Sequence
-from typing import final
+from typing import Final, final
 
 import anyio
 from anyio import get_cancelled_exc_class
@@ -26,7 +39,7 @@ from ._floor import current_holder
 from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
 from ._options import ReplyPromptArgs, ToolOptions, render
 
-__all__ = ["Deliverer", "Entry"]
+__all__ = ["NAMED_IDS_PER_REPLY", "Deliverer", "Entry", "reply_prompt_args"]
 
 logger = logging.getLogger("anyio_tools.delivery")
 
@@ -39,6 +52,30 @@ def _ids(entries: Sequence[Entry]) -> tuple[str, ...]:
 
 
 _LOGGED_IDS = 10
+
+NAMED_IDS_PER_REPLY: Final = 50
+"""How many entry ids the instructions of one reply name at most (issue #12 item 9)."""
+
+
+def reply_prompt_args(ids: Sequence[str]) -> ReplyPromptArgs:
+    """The reply templates' arguments for a batch: at most `NAMED_IDS_PER_REPLY` ids named.
+
+    Reads ``len(ids)`` and the named ids only, so its cost does not grow with the batch.
+    """
+    count = len(ids)
+    named = [ids[i] for i in range(min(count, NAMED_IDS_PER_REPLY))]
+    text = ", ".join(named)
+    if count > len(named):
+        rest = count - len(named)
+        text += f", …and {rest} more update{'s' if rest > 1 else ''}"
+    return {"call_ids": named, "call_ids_text": text}
+
+
+def _own_cancellation() -> bool:
+    # anyio reports -inf when the current scope or an enclosing one was cancelled: only then
+    # is a cancellation exception ours to obey. asyncio also raises one in a task that merely
+    # awaited a future someone else cancelled (issue #12 item 1).
+    return anyio.current_effective_deadline() == -math.inf
 
 
 def _ids_text(ids: Sequence[str]) -> str:
@@ -91,7 +128,8 @@ class Deliverer:
         self._arrived: anyio.Event | None = None
         self._accepted = 0
         self._settled = 0
-        self._settled_changed = anyio.Event()
+        # Created by the first waiter only: most replies settle with nobody waiting.
+        self._settled_changed: anyio.Event | None = None
 
     def open(self) -> None:
         """Start accepting entries (when the executor is entered)."""
@@ -149,7 +187,10 @@ class Deliverer:
     async def wait_settled(self, count: int) -> None:
         """Wait until the first ``count`` accepted entries are scheduled or dropped (DEL-9)."""
         while self._settled < count:
-            await self._settled_changed.wait()
+            changed = self._settled_changed
+            if changed is None:
+                changed = self._settled_changed = anyio.Event()
+            await changed.wait()
         await anyio.lowlevel.checkpoint()
 
     # -- the delivery loop ----------------------------------------------------------------
@@ -172,25 +213,35 @@ class Deliverer:
                     )
                     self._drop(self._take(), reason)
                     continue
+                except get_cancelled_exc_class():
+                    if _own_cancellation():
+                        raise
+                    logger.exception("the host raised a stray cancellation while waiting for idle")
+                    self._drop(self._take(), DropReason.HOST_ERROR)
+                    continue
                 except Exception:
                     logger.exception("the host failed while waiting for idle")
                     self._drop(self._take(), DropReason.HOST_ERROR)
                     continue
                 # DEL-4: from here to the scheduling, no checkpoint.
-                entries = self._take()
-                handle = self._schedule(target, entries)
-                if handle is None:
+                in_flight = self._schedule(target, self._take())
+                if in_flight is None:
                     continue
-                in_flight = (handle, _ids(entries))
+                handle, ids = in_flight
                 try:
                     await handle.wait_for_playout()
+                except get_cancelled_exc_class():
+                    if _own_cancellation():
+                        raise
+                    logger.exception(
+                        "reply %s raised a stray cancellation during playout", handle.id
+                    )
+                    emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.INTERRUPTED, handle.id))
                 except Exception:
                     logger.exception("reply %s failed during playout", handle.id)
-                    emit_safely(
-                        self._host, ReplyUpdated(in_flight[1], ReplyStatus.INTERRUPTED, handle.id)
-                    )
+                    emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.INTERRUPTED, handle.id))
                 else:
-                    self._report_outcome(*in_flight)
+                    self._report_outcome(handle, ids)
                 in_flight = None
         except get_cancelled_exc_class():
             self._open = False  # entries arriving from now on are dropped at once
@@ -207,7 +258,9 @@ class Deliverer:
         self._queue.clear()
         return entries
 
-    def _schedule(self, target: ReplyTarget, entries: list[Entry]) -> ReplyHandle | None:
+    def _schedule(
+        self, target: ReplyTarget, entries: list[Entry]
+    ) -> tuple[ReplyHandle, tuple[str, ...]] | None:
         if not entries:
             return None
         host = self._host
@@ -221,7 +274,7 @@ class Deliverer:
                         output.call_id,
                     )
                     host.insert_items(target, (call, output))
-            args: ReplyPromptArgs = {"call_ids": list(ids), "call_ids_text": ", ".join(ids)}
+            args = reply_prompt_args(ids)
             at_tail = host.last_item_id(target) == entries[-1][1].id
             options = self._options
             template = (
@@ -235,7 +288,7 @@ class Deliverer:
             return None
         self._settle(len(entries))
         emit_safely(host, ReplyUpdated(ids, ReplyStatus.SCHEDULED, handle.id))
-        return handle
+        return handle, ids
 
     def _report_outcome(self, handle: ReplyHandle, ids: tuple[str, ...]) -> None:
         if handle.interrupted:
@@ -248,10 +301,21 @@ class Deliverer:
 
     async def _finish_in_flight(self, handle: ReplyHandle, ids: tuple[str, ...]) -> None:
         # DEL-8: exactly one outcome per scheduled reply, even when closing.
+        failed = False
         with anyio.move_on_after(self._close_timeout, shield=True) as scope:
-            await handle.wait_for_playout()
+            try:
+                await handle.wait_for_playout()
+            except get_cancelled_exc_class():
+                if scope.cancel_called:
+                    raise  # the bound was hit: move_on_after absorbs it
+                logger.exception("reply %s raised a stray cancellation while closing", handle.id)
+                failed = True
+            except Exception:
+                logger.exception("reply %s failed while closing", handle.id)
+                failed = True
         if scope.cancelled_caught:
             logger.warning("reply %s did not finish while closing; reported interrupted", handle.id)
+        if failed or scope.cancelled_caught:
             emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.INTERRUPTED, handle.id))
         else:
             self._report_outcome(handle, ids)
@@ -266,5 +330,6 @@ class Deliverer:
 
     def _settle(self, count: int) -> None:
         self._settled += count
-        changed, self._settled_changed = self._settled_changed, anyio.Event()
-        changed.set()
+        changed, self._settled_changed = self._settled_changed, None
+        if changed is not None:
+            changed.set()

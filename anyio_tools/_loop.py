@@ -1,10 +1,11 @@
-"""The running event loop's clock, checkpoint and events, looked up once (issue #6).
+"""The running event loop's clock, checkpoint and events, as one value (issue #6, #11).
 
-``anyio.current_time()``, ``anyio.lowlevel.checkpoint()`` and ``anyio.Event()`` find the
-running backend on every call. An executor creates items, events and checkpoints on the path
-of every tool call and update, so it looks the backend up once when it is entered, through
-anyio's public ``current_token().backend_class`` (an ``anyio.abc.AsyncBackend``), and calls
-the backend's own methods from then on.
+The hot path of an executor reads the clock, checkpoints and creates events through one
+`Loop`, looked up once when the executor is entered. The hooks are anyio's public functions
+(``anyio.current_time``, ``anyio.lowlevel.checkpoint``, ``anyio.Event``), which find the running
+backend on every call: anyio documents no public way to keep the backend itself, and reaching
+into an event loop token for the backend class would tie the library to anyio's internals.
+Keeping the hooks in one place keeps that choice in one place too.
 """
 
 from __future__ import annotations
@@ -44,10 +45,16 @@ class Loop:
 
     @classmethod
     def running(cls) -> Loop:
-        """Return the hooks of the running event loop's backend."""
-        backend = anyio.lowlevel.current_token().backend_class
-        return cls(backend.current_time, backend.checkpoint, backend.create_event)
+        """Return the hooks for the running event loop (anyio's public functions).
 
+        Raises:
+            RuntimeError: No event loop is running (anyio's ``NoEventLoopError``).
+        """
+        anyio.current_time()  # fail here, not at the first item, outside an event loop
+        return _RUNNING
+
+
+_RUNNING: Final = Loop(anyio.current_time, anyio.lowlevel.checkpoint, anyio.Event)
 
 ANY_LOOP: Final = Loop(current_time, anyio.lowlevel.checkpoint, anyio.Event)
-"""Hooks that find the running loop on every call (for code not bound to one loop)."""
+"""Hooks that also work outside an event loop (``created_at`` is 0.0 there)."""

@@ -42,7 +42,13 @@ class DuplicatePromptArgs(TypedDict):
 
 
 class ReplyPromptArgs(TypedDict):
-    """What the deferred reply templates can use."""
+    """What the deferred reply templates can use.
+
+    ``call_ids`` names the first 50 update ids of the reply (in the order the updates were
+    made); ``call_ids_text`` joins them with ", " and, when the reply covers more, ends with
+    ", …and 37 more updates". So the instructions of one reply stay short however many
+    updates it covers; every update is in the conversation anyway.
+    """
 
     call_ids: list[str]
     call_ids_text: str

@@ -11,12 +11,12 @@ import copy
 import inspect
 import typing
 from collections.abc import Callable, Iterator, Mapping
-from typing import Annotated, Any, Final, final
+from typing import Annotated, Any, Final, NotRequired, Required, final
 
 import attrs
 import pydantic
-import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 from ._chat import JSONValue
 from ._docstrings import parse_docstring
@@ -247,6 +247,10 @@ def build_argument_model(
     )
 
 
+# The functional form of ``typing_extensions.TypedDict`` (which pydantic accepts on every
+# supported Python), typed loosely: mypy only checks that form with literal arguments.
+_new_typed_dict: Final[Any] = TypedDict
+
 FieldsValidator = Callable[[object], dict[str, Any]]
 """Validates an argument object into the dict of field values, without building a model."""
 
@@ -254,20 +258,25 @@ FieldsValidator = Callable[[object], dict[str, Any]]
 def fields_validator(model: type[BaseModel]) -> FieldsValidator | None:
     """Return a validator of ``model``'s fields that skips building the model instance.
 
-    Validation (coercion, defaults, errors) is the model's own: the validator is built from
-    the model's core schema and configuration. Returns None when the schema has another
-    shape (models with shared definitions), where the model itself must validate.
+    Validation (coercion, defaults, aliases, errors) stays pydantic's: the validator is a
+    `pydantic.TypeAdapter` of a ``TypedDict`` with the model's own fields (each its
+    ``FieldInfo``, through ``model_fields``) and configuration. Keys are field names, as in
+    the model's ``__dict__``. Public pydantic API only (issue #11). Returns None when pydantic
+    cannot build it, where the model itself must validate.
     """
-    schema: Any = getattr(model, "__pydantic_core_schema__", None)
-    if not isinstance(schema, dict) or schema.get("type") != "model":
+    annotations: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        kind = Required if field.is_required() else NotRequired
+        annotations[name] = kind[Annotated[field.annotation, field]]
+    try:
+        shape: Any = _new_typed_dict(model.__name__, annotations)
+        configured: Any = pydantic.with_config(ConfigDict(**model.model_config))(shape)
+        validate = pydantic.TypeAdapter[dict[str, Any]](configured).validate_python
+    except (pydantic.PydanticUserError, pydantic.errors.PydanticSchemaGenerationError):
         return None
-    inner = schema.get("schema")
-    if not isinstance(inner, dict) or inner.get("type") != "model-fields":
-        return None
-    validate = pydantic_core.SchemaValidator(inner, schema.get("config")).validate_python
 
     def validate_fields(data: object) -> dict[str, Any]:
-        fields: dict[str, Any] = validate(data)[0]
+        fields: dict[str, Any] = validate(data)
         return fields
 
     return validate_fields

@@ -250,7 +250,7 @@ class FunctionTool(_BoundTool, Generic[P, R]):
         bound: FunctionTool[..., R] = FunctionTool.__new__(FunctionTool)
         for slot in (*FunctionTool.__slots__, *_BoundTool.__slots__):
             if slot != "__weakref__":
-                object.__setattr__(bound, slot, getattr(self, slot))
+                setattr(bound, slot, getattr(self, slot))
         bound._instance = instance
         return bound
 
@@ -376,7 +376,7 @@ class RawFunctionTool(_BoundTool):
         bound: RawFunctionTool = RawFunctionTool.__new__(RawFunctionTool)
         for slot in (*RawFunctionTool.__slots__, *_BoundTool.__slots__):
             if slot != "__weakref__":
-                object.__setattr__(bound, slot, getattr(self, slot))
+                setattr(bound, slot, getattr(self, slot))
         bound._instance = instance
         return bound
 

@@ -131,6 +131,13 @@ async def chatty(ctx: RunContext[None], n: int) -> None:
         done.set()
 
 
+@function_tool(on_duplicate="reject", duplicate_scope="name_and_args")
+async def keyed(ctx: RunContext[None], x: int) -> None:
+    """Update once, then wait for the gate (duplicates of equal arguments are rejected)."""
+    await ctx.update("started")
+    await _gate["open"].wait()
+
+
 _ids = iter(range(10**12))
 
 
@@ -345,6 +352,39 @@ async def coalescing(calls: int, updates: int) -> tuple[float, int]:
     return calls * updates / elapsed, replies
 
 
+async def admit_keyed(n: int) -> float:
+    """µs per admitted call of a tool with a duplicate policy, n distinct calls kept running
+    (each is checked against every running one's key: the cost must not grow with n)."""
+    _gate["open"] = anyio.Event()
+    contexts = [ctx_for("keyed", f'{{"x": {i}}}') for i in range(n)]
+    gc.collect()
+    async with ToolExecutor(NullHost()) as executor:
+
+        async def loop() -> None:
+            for ctx in contexts:
+                await executor.execute(keyed, ctx)
+
+        elapsed = await _timed(loop)
+        _gate["open"].set()
+    return elapsed / n * 1e6
+
+
+async def one_call_updates(n: int) -> float:
+    """µs per update for one call making n updates with an instant host (never busy), until
+    every update is settled (voiced by a reply): the cost per update must not grow with n."""
+    host = NullHost()
+    _gate["chatty"] = anyio.Event()
+    gc.collect()
+    async with ToolExecutor(host) as executor:
+        start = time.perf_counter()
+        await executor.execute(chatty, ctx_for("chatty", f'{{"n": {n}}}'))
+        await _gate["chatty"].wait()
+        while executor.pending_updates:
+            await anyio.lowlevel.checkpoint()
+        elapsed = time.perf_counter() - start
+    return elapsed / n * 1e6
+
+
 async def handoff(per_scope: int) -> tuple[float, float]:
     """(µs from update_agent to the new on_enter, µs to cancel as many bare tasks)."""
     from anyio_tools.runtime import Agent, AgentSession, AsyncToolset, ScriptedLLM
@@ -462,13 +502,14 @@ class Sizes:
     busy_calls: int  # calls updating during row 6's busy period
     handoff: int  # activity-scoped and session-scoped calls in row 5, each
     sessions: int  # concurrent sessions in row 7
+    scaling: tuple[int, int]  # rows 8 and 9: the small and the large count
 
 
 PRESETS: dict[str, Sizes] = {
-    "standard": Sizes(2000, (10, 1000, 10000), (1000, 10000), 100, 1000, 1000),
-    "quick": Sizes(500, (10, 1000, 10000), (1000, 2000), 100, 500, 200),
+    "standard": Sizes(2000, (10, 1000, 10000), (1000, 10000), 100, 1000, 1000, (1000, 20000)),
+    "quick": Sizes(500, (10, 1000, 10000), (1000, 2000), 100, 500, 200, (1000, 20000)),
     # Every row once at toy sizes: checks that the suite runs, measures nothing.
-    "smoke": Sizes(20, (10, 100, 1000), (50, 200), 10, 20, 10),
+    "smoke": Sizes(20, (10, 100, 1000), (50, 200), 10, 20, 10, (20, 200)),
 }
 
 
@@ -510,6 +551,9 @@ async def _worker(rounds: int, preset: str) -> dict[str, Any]:
         turns, per_session = await many_sessions(sizes.sessions)
         add("sessions.turns_per_s", turns)
         add("sessions.bytes_per_session", per_session)
+        for label, count in zip(("small", "large"), sizes.scaling, strict=True):
+            add(f"admit_keyed.{label}_us", await admit_keyed(count))
+            add(f"one_call_updates.{label}_us", await one_call_updates(2 * count))
     return {key: _stats(values) for key, values in rows.items()}
 
 
@@ -595,16 +639,40 @@ _ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | None]] = 
     ("6 replies for one busy period", "coalescing.replies", None, "== 1", None),
     ("7 turns per second, many sessions", "sessions.turns_per_s", None, "", None),
     ("7 bytes per session", "sessions.bytes_per_session", None, "", None),
+    ("8 admit keyed call, {small} (µs)", "admit_keyed.small_us", None, "", None),
+    (
+        "8 admit keyed call, {large} (µs)",
+        "admit_keyed.large_us",
+        "admit_keyed.small_us",
+        "<= 1.5x",
+        lambda r: r <= 1.5,
+    ),
+    ("9 update of one call, {small2} (µs)", "one_call_updates.small_us", None, "", None),
+    (
+        "9 update of one call, {large2} (µs)",
+        "one_call_updates.large_us",
+        "one_call_updates.small_us",
+        "<= 1.5x",
+        lambda r: r <= 1.5,
+    ),
 ]
 
 
-def _table(backend: str, figures: dict[str, Any], quick: bool) -> str:
+def _table(backend: str, figures: dict[str, Any], quick: bool, scaling: Sequence[int]) -> str:
     big = "2000" if quick else "10000"
+    small_n, large_n = scaling
+    counts = {
+        "small": f"{small_n:,}",
+        "large": f"{large_n:,}",
+        "small2": f"{2 * small_n:,}",
+        "large2": f"{2 * large_n:,}",
+    }
     lines = [
         f"\n{backend}",
         f"{'row':<36} {'median':>12} {'p90':>12} {'baseline':>12} {'ratio':>7}  target      verdict",
     ]
     for label, key, base_key, target, check in _ROWS:
+        label = label.format(**counts)
         key = key.format(big=big)
         base_key = base_key.format(big=big) if base_key else None
         if key not in figures:
@@ -670,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{results['date']}, {rounds} rounds{' (quick)' if args.quick else ''}"
     )
     for backend, figures in results["backends"].items():
-        print(_table(backend, figures, args.quick))
+        print(_table(backend, figures, args.quick, PRESETS[preset].scaling))
     return 0
 
 

@@ -53,6 +53,11 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
         "baseline.handoff_cancel_us",
         "sessions.turns_per_s",
         "sessions.bytes_per_session",
+        *(
+            f"{row}.{size}_us"
+            for row in ("admit_keyed", "one_call_updates")
+            for size in ("small", "large")
+        ),
     }
     assert set(figures) == expected
     for key, stats in figures.items():

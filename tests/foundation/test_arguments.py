@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from anyio_tools import InvalidArgumentsError, ToolError, function_tool, parse_arguments
 from anyio_tools._arguments import canonical_json
@@ -114,7 +116,12 @@ class Leg(BaseModel):
     stops: int = 0
 
 
-async def _plan(schema: str, count: int = 2, legs: list[Leg] | None = None) -> str:
+async def _plan(
+    schema: str,
+    count: int = 2,
+    legs: list[Leg] | None = None,
+    budget: Annotated[int, Field(gt=0, description="Budget.")] = 100,
+) -> str:
     """Plan."""
     return schema
 
@@ -128,13 +135,16 @@ plan_keyed = function_tool(name="plan", on_duplicate="reject", duplicate_scope="
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ({"schema": "a"}, {"schema": "a", "count": 2, "legs": None}),
-        ({"schema": "a", "count": "3"}, {"schema": "a", "count": 3, "legs": None}),
-        ({"schema": "a", "count": None}, {"schema": "a", "count": 2, "legs": None}),
+        ({"schema": "a"}, {"schema": "a", "count": 2, "legs": None, "budget": 100}),
+        ({"schema": "a", "count": "3"}, {"schema": "a", "count": 3, "legs": None, "budget": 100}),
+        ({"schema": "a", "count": None}, {"schema": "a", "count": 2, "legs": None, "budget": 100}),
         (
             {"schema": "a", "legs": [{"origin": "CDG", "stops": None}]},
-            {"schema": "a", "count": 2, "legs": [Leg(origin="CDG")]},
+            {"schema": "a", "count": 2, "legs": [Leg(origin="CDG")], "budget": 100},
         ),
+        ({"schema": "a", "budget": "7"}, {"schema": "a", "count": 2, "legs": None, "budget": 7}),
+        ({"schema": "a", "budget": 0}, None),
+        ({"p0_schema": "a"}, None),
         ({"schema": 5}, None),
         ({"schema": "a", "count": "many"}, None),
         ({"schema": "a", "extra": 1}, None),
@@ -158,11 +168,16 @@ def test_unkeyed_validation_matches_the_model(
 
 
 def test_unkeyed_tools_take_the_fields_validator() -> None:
-    """The fast path is in use for a plain signature (a pydantic upgrade could change that)."""
+    """The fast path is in use for a plain signature (a pydantic upgrade could change that),
+    and it gives the field values as a plain dict, keyed by field name, with no model built."""
     from anyio_tools._schema import fields_validator
 
-    assert fields_validator(plan_unkeyed._model.model) is not None
-    assert fields_validator(BaseModel) is None  # no fields schema to reuse
+    validate = fields_validator(plan_unkeyed._model.model)
+    assert validate is not None
+    fields = validate({"schema": "a", "count": "3"})
+    assert type(fields) is dict
+    assert fields == {"p0_schema": "a", "count": 3, "legs": None, "budget": 100}
+    assert fields_validator(BaseModel) is not None  # no fields: validates only {}
 
 
 @pytest.mark.parametrize(

@@ -124,8 +124,9 @@ def test_tool_handling_rejects_unknown_keys() -> None:
 
 
 def test_fast_item_constructors_build_what_init_builds() -> None:
-    """CON-6: the executor's fast constructors give items equal, field for field, to the
-    classes' own ``__init__``, with fresh ids and growing sequence numbers."""
+    """CON-6: the executor's item constructors give items equal, field for field, to the
+    classes' own ``__init__`` with their defaults, with fresh ids and growing sequence
+    numbers, and the items stay frozen (issue #11: no slot writes around ``__init__``)."""
     from anyio_tools._chat import new_call_item, new_output
 
     extra: dict[str, object] = {"non_blocking": True}
