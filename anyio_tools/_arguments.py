@@ -10,13 +10,13 @@ Every text gets an answer, and quickly (issue #12): `parse_arguments` raises not
 `InvalidArgumentsError`, whatever it is given, and runs on the event loop without blocking it
 for long (under 50 ms for any text, measured by ``make soak``), because its work is bounded:
 
-- `MAX_ARGUMENT_CHARS` (2 MiB, about four times a 128k-token LLM reply): longer texts
+- `MAX_ARGUMENT_CHARS` (1 MiB, about twice a 128k-token LLM reply): longer texts
   are refused before any parsing.
 - `MAX_DEPTH` (100): arrays and objects nested deeper are refused. Nesting is measured by a
   scan without recursion, before anything recursive (``json``, pydantic) sees the text.
-- `MAX_TOKENS` (65,536): more strings, brackets and commas (outside strings) are refused; this
+- `MAX_TOKENS` (16,384): more strings, brackets and commas (outside strings) are refused; this
   bounds the scan and what ``json.loads`` builds. Text inside strings costs only C-speed work.
-- `MAX_LENIENT_REPAIR_CHARS` (16 KiB): malformed text longer than this is repaired only if it
+- `MAX_LENIENT_REPAIR_CHARS` (8 KiB): malformed text longer than this is repaired only if it
   is valid JSON cut short (the usual way a long argument breaks: closing it is linear and
   cheap); the token-by-token lenient repair, also linear but slower, sees shorter texts only.
 
@@ -47,17 +47,15 @@ __all__ = [
     "parse_arguments",
 ]
 
-MAX_ARGUMENT_CHARS: Final = 2 * 1024 * 1024
+MAX_ARGUMENT_CHARS: Final = 1024 * 1024
 """Longest argument text that is parsed at all (in characters)."""
 MAX_DEPTH: Final = 100
 """Deepest nesting of arrays and objects accepted."""
-MAX_TOKENS: Final = 65_536
+MAX_TOKENS: Final = 16_384
 """Most strings, brackets and commas (outside strings) an argument text may hold."""
-MAX_LENIENT_REPAIR_CHARS: Final = 16 * 1024
+MAX_LENIENT_REPAIR_CHARS: Final = 8 * 1024
 """Longest malformed text given the lenient repair (longer ones are only closed if cut short)."""
 
-# Texts this short, with at most MAX_DEPTH opening brackets, parse fast whatever they hold.
-_SMALL: Final = 64 * 1024
 # Unwrapping of JSON strings that hold JSON: '"{\"a\": 1}"' is one level.
 _MAX_UNWRAP: Final = 3
 _EXPECTED: Final = "expected a JSON object of named arguments"
@@ -104,7 +102,9 @@ def _loads(text: str) -> object:
     try:
         value, end = _DECODER.raw_decode(text)
     except ValueError:
-        return json.loads(text)  # leading whitespace, or not JSON (raises the usual error)
+        if not text[0].isspace():
+            raise  # not JSON: the usual error, without a second pass over a long text
+        return json.loads(text)  # leading whitespace
     if end != len(text):
         return json.loads(text)  # trailing whitespace, or extra data (raises)
     return value
@@ -164,8 +164,12 @@ def parse_arguments(tool_name: str, text: str | None) -> ParsedArguments:
 def _parse_one(tool_name: str, text: str) -> ParsedArguments | str:
     """Parse one level: an object, or the string a JSON string holds (to parse again)."""
     shape = None
-    if len(text) > _SMALL or text.count("[") + text.count("{") > MAX_DEPTH:
+    # A text no longer than MAX_TOKENS, with at most MAX_DEPTH opening brackets, is within
+    # both limits whatever it holds: only longer texts pay for a scan.
+    if len(text) > MAX_TOKENS or text.count("[") + text.count("{") > MAX_DEPTH:
         shape = _scan(tool_name, text)  # before json.loads: its work and depth are bounded now
+        if shape.in_string or shape.open_at:  # cut short: no need to try json.loads
+            return _repair(tool_name, text, shape, None)
     try:
         value = _loads(text)
     except ValueError as exc:
@@ -179,11 +183,24 @@ def _parse_one(tool_name: str, text: str) -> ParsedArguments | str:
     raise InvalidArgumentsError(tool_name, f"{_EXPECTED}, got {_kind(value)}")
 
 
-def _repair(tool_name: str, text: str, shape: Shape | None, error: ValueError) -> ParsedArguments:
+def _json_error(text: str, error: ValueError | None) -> str:
+    """The message of json's error for ``text`` (parsing it again if it was not tried)."""
+    if error is None:
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            error = exc
+    return str(error)
+
+
+def _repair(
+    tool_name: str, text: str, shape: Shape | None, error: ValueError | None
+) -> ParsedArguments:
     cleaned = strip_wrapping(text)
     if not cleaned.startswith("{"):
         raise InvalidArgumentsError(
-            tool_name, f"the arguments are not valid JSON ({error}); {_EXPECTED}"
+            tool_name,
+            f"the arguments are not valid JSON ({_json_error(text, error)}); {_EXPECTED}",
         )
     if shape is None or cleaned != text:
         shape = _scan(tool_name, cleaned)
@@ -199,7 +216,8 @@ def _repair(tool_name: str, text: str, shape: Shape | None, error: ValueError) -
         if len(cleaned) > MAX_LENIENT_REPAIR_CHARS:
             raise InvalidArgumentsError(
                 tool_name,
-                f"the arguments are not valid JSON ({error}); at {len(cleaned):,} characters "
+                f"the arguments are not valid JSON ({_json_error(text, error)}); at "
+                f"{len(cleaned):,} characters "
                 f"(more than {MAX_LENIENT_REPAIR_CHARS:,}) they are repaired only if they are "
                 f"valid JSON cut short; {_EXPECTED}",
             )

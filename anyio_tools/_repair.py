@@ -27,8 +27,9 @@ _TRAILING_TOKEN: Final = re.compile(rf"(?:{_TEMPLATE})\s*\Z")
 _MAX_TRAILING_TOKENS: Final = 4  # each removal copies the text: keep the loop short
 _FENCE_INFO: Final = re.compile(r"```[a-zA-Z0-9_-]*[ \t]*\n?")
 
-# Strings (escapes blanked first), brackets and commas.
-_TOKEN: Final = re.compile(r'"[^"]*"?|[\[\]{},]')
+# Strings (escapes blanked first), brackets and commas. One character class first, so that
+# the regex engine skips other text fast (an alternation here made the scan four times slower).
+_TOKEN: Final = re.compile(r'["\[\]{},](?:(?<=")[^"]*"?)?')
 _PARTIAL_ESCAPE: Final = re.compile(r"\\u[0-9a-fA-F]{0,3}\Z")
 # What may follow the last comma of an array or object cut short (escapes blanked): the start
 # of a member whose end is missing. Anything else is malformed, not just truncated.
