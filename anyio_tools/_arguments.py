@@ -34,7 +34,15 @@ import attrs
 import pydantic
 
 from ._errors import InvalidArgumentsError
-from ._repair import Limit, Shape, close_truncated, repair_lenient, scan, strip_wrapping
+from ._repair import (
+    Limit,
+    Shape,
+    TooDeepError,
+    close_truncated,
+    repair_lenient,
+    scan,
+    strip_wrapping,
+)
 
 __all__ = [
     "MAX_ARGUMENT_CHARS",
@@ -110,15 +118,19 @@ def _loads(text: str) -> object:
     return value
 
 
+def _too_deep(tool_name: str) -> InvalidArgumentsError:
+    return InvalidArgumentsError(
+        tool_name,
+        f"the arguments nest arrays and objects more than {MAX_DEPTH} levels deep; "
+        f"{_EXPECTED} nested {MAX_DEPTH} levels at most",
+    )
+
+
 def _scan(tool_name: str, text: str) -> Shape:
     """Scan ``text`` (see `scan`), refusing it if it breaks `MAX_DEPTH` or `MAX_TOKENS`."""
     shape = scan(text, max_depth=MAX_DEPTH, max_tokens=MAX_TOKENS)
     if shape.broke is Limit.DEPTH:
-        raise InvalidArgumentsError(
-            tool_name,
-            f"the arguments nest arrays and objects more than {MAX_DEPTH} levels deep; "
-            f"{_EXPECTED} nested {MAX_DEPTH} levels at most",
-        )
+        raise _too_deep(tool_name)
     if shape.broke is Limit.TOKENS:
         raise InvalidArgumentsError(
             tool_name,
@@ -221,7 +233,10 @@ def _repair(
                 f"(more than {MAX_LENIENT_REPAIR_CHARS:,}) they are repaired only if they are "
                 f"valid JSON cut short; {_EXPECTED}",
             )
-        value = repair_lenient(cleaned)
+        try:
+            value = repair_lenient(cleaned, max_depth=MAX_DEPTH)
+        except TooDeepError:
+            raise _too_deep(tool_name) from None
     if not isinstance(value, dict):
         raise InvalidArgumentsError(
             tool_name, "the arguments are not valid JSON and could not be repaired into an object"

@@ -18,7 +18,15 @@ from typing import Final
 
 import attrs
 
-__all__ = ["Limit", "Shape", "close_truncated", "repair_lenient", "scan", "strip_wrapping"]
+__all__ = [
+    "Limit",
+    "Shape",
+    "TooDeepError",
+    "close_truncated",
+    "repair_lenient",
+    "scan",
+    "strip_wrapping",
+]
 
 # Special tokens some chat templates leak around tool-call JSON.
 _TEMPLATE: Final = r"<\|[^|<>]{1,40}\|>|</?tool_call>|</?function_call>|\[/?TOOL_CALLS\]|\[/?ARGS\]"
@@ -63,6 +71,11 @@ class Limit(enum.Enum):
 
     DEPTH = "depth"
     TOKENS = "tokens"
+
+
+class TooDeepError(ValueError):
+    """The lenient repair found deeper nesting than allowed (the scan can miss brackets that
+    only single quotes make structural, such as those after ``'"'``)."""
 
 
 @attrs.define(eq=False)
@@ -219,11 +232,12 @@ def _string(token: str) -> str:
 _KEY, _COLON, _VALUE, _NEXT = range(4)
 
 
-def repair_lenient(text: str) -> object:
+def repair_lenient(text: str, *, max_depth: int) -> object:
     """Rewrite a malformed JSON text token by token, then parse it; None if that fails.
 
     Linear in the length of the text (one regex match and a few list operations per token)
-    and without recursion: nesting is a list of open brackets. What follows the first
+    and without recursion: nesting is a list of open brackets, at most ``max_depth`` long
+    (else `TooDeepError`). What follows the first
     complete value is dropped, unless it opens another array or object (then the text holds
     several values, not one).
     """
@@ -272,6 +286,8 @@ def repair_lenient(text: str) -> object:
                 out.append(":")  # a missing colon
             frame[1] = _NEXT
         if kind == "punct":  # [ or {
+            if len(stack) >= max_depth:
+                raise TooDeepError(max_depth)
             out.append(token)
             stack.append([token == "{", _KEY if token == "{" else _VALUE, len(out)])
         else:

@@ -54,6 +54,13 @@ def test_single_quoted_json_nested_400_deep_is_refused_not_raised() -> None:
         parse_arguments("write_document", SINGLE_QUOTED_400)
 
 
+def test_nesting_that_quotes_hide_from_the_scan_is_refused() -> None:
+    """#12.3: brackets after '"' in single quotes are structural only to the lenient repair;
+    its own depth limit refuses them (they raised RecursionError from json)."""
+    with pytest.raises(InvalidArgumentsError, match=r"more than 100 levels deep"):
+        parse_arguments("t", """{'a': '"', 'b': """ + "[" * 2000)
+
+
 def test_fuzzed_fence_text_is_an_object_or_refused() -> None:
     """#12.3: '{"```json2````' raised AssertionError inside the repair library; a string cut
     in a key leaves the object it was in."""
@@ -62,10 +69,11 @@ def test_fuzzed_fence_text_is_an_object_or_refused() -> None:
     assert parsed.text == "{}"
 
 
-def test_truncated_code_fence_value_keeps_its_text() -> None:
+@pytest.mark.parametrize("newline", ["\\n", "\n"])
+def test_truncated_code_fence_value_keeps_its_text(newline: str) -> None:
     """#21.4: a code fence inside a string value is content, not markup: the text cut after
-    the value was repaired to {"code": {}}."""
-    parsed = parse_arguments("write_code", '{"code": "```json\\n{}\\n```"')
+    the value was repaired to {"code": {}} (with raw newlines) or {"code": "n{}..."}."""
+    parsed = parse_arguments("write_code", '{"code": "```json' + newline + "{}" + newline + '```"')
     assert parsed.value == {"code": "```json\n{}\n```"}
     assert json.loads(parsed.text) == parsed.value
 

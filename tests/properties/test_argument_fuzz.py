@@ -60,13 +60,15 @@ formats = st.sampled_from(
 
 @st.composite
 def nested(draw: st.DrawFn) -> str:
-    """Arrays and objects nested up to 250 deep, closed or not, double or single quoted."""
-    depth = draw(st.integers(0, 250))
+    """Arrays and objects nested up to 1,200 deep (past json's recursion limit), closed or
+    not, double or single quoted."""
+    depth = draw(st.integers(0, 120) | st.integers(900, 1_200))
     opener, closer = draw(
         st.sampled_from([("[", "]"), ('{"a": ', "}"), ("{'a': ", "}"), ("{a: [", "]}")])
     )
     inner = draw(st.sampled_from(["1", '"x"', "'x'", "", "```json\n{}\n```", "{"]))
-    text = "{'k': " + opener * depth + inner
+    prefix = draw(st.sampled_from(["{'k': ", "{'q': '\"', 'k': ", '{"q": "\'", "k": ']))
+    text = prefix + opener * depth + inner
     if draw(st.booleans()):
         text += closer * depth + "}"
     return text
