@@ -177,8 +177,11 @@ def _parse_one(tool_name: str, text: str) -> ParsedArguments | str:
     """Parse one level: an object, or the string a JSON string holds (to parse again)."""
     shape = None
     # A text no longer than MAX_TOKENS, with at most MAX_DEPTH opening brackets, is within
-    # both limits whatever it holds: only longer texts pay for a scan.
-    if len(text) > MAX_TOKENS or text.count("[") + text.count("{") > MAX_DEPTH:
+    # both limits whatever it holds: only longer texts pay for a scan (short ones not even
+    # for counting brackets).
+    if len(text) > MAX_DEPTH and (
+        len(text) > MAX_TOKENS or text.count("[") + text.count("{") > MAX_DEPTH
+    ):
         shape = _scan(tool_name, text)  # before json.loads: its work and depth are bounded now
         if shape.in_string or shape.open_at:  # cut short: no need to try json.loads
             return _repair(tool_name, text, shape, None)
