@@ -143,7 +143,7 @@ def _scan(tool_name: str, text: str) -> Shape:
 def parse_arguments(tool_name: str, text: str | None) -> ParsedArguments:
     """Parse the argument text of a call to ``tool_name`` into an object.
 
-    Does not block: its work is linear in the text and bounded (a few milliseconds for the
+    Does not block: its work is linear in the text and bounded (well under 50 ms for the
     longest text accepted). Texts over 1 MiB, nested more than 100 levels deep or holding
     more than 16,384 strings, brackets and commas are refused; malformed text over 8 KiB is
     repaired only if it is JSON cut short. Empty text and ``null`` give no arguments.
