@@ -33,6 +33,8 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	HYPOTHESIS_PROFILE=soak $(PY) -m pytest tests/properties --timeout 0 $(PYTEST_ARGS)
+	ANYIO_TOOLS_SOAK=1 $(PY) -m pytest tests/foundation/test_argument_limits.py -m slow -s -q \
+		--timeout 0 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -120,7 +120,7 @@ async def test_start_refuses_invalid_json_with_nothing_left_behind() -> None:
     host = FakeHost()
     async with ToolExecutor(host) as executor:
         with pytest.raises(CallRefusedError) as info:
-            await executor.start(count, make_ctx("c1", "count", "{not json"))
+            await executor.start(count, make_ctx("c1", "count", "[1, 2]"))
         assert info.value.result.output.is_error
         assert "Invalid arguments for `count`" in info.value.result.output.output
         assert executor.running() == []
@@ -186,7 +186,7 @@ async def test_call_started_item_is_not_mutated_by_the_first_update() -> None:
 async def test_start_is_a_checkpoint_even_when_it_refuses() -> None:
     """INV-27: start() notices a pending cancellation on every path."""
     async with ToolExecutor() as executor:
-        for arguments in ('{"n": 0}', "{not json"):
+        for arguments in ('{"n": 0}', "[1, 2]"):
             with anyio.CancelScope() as scope:
                 scope.cancel()
                 try:

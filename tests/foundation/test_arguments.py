@@ -201,3 +201,70 @@ def test_json_with_extra_data_goes_to_repair() -> None:
     assert (parsed.value, parsed.text, parsed.repaired) == ({"a": 1}, '{"a": 1}', True)
     with pytest.raises(InvalidArgumentsError, match="could not be repaired into an object"):
         parse_arguments("t", '{"a": 1}{"b": 2}')
+
+
+# -- limits and repairs of issue #12 (the scenarios are in test_argument_limits.py) ------
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_depth_limit_is_100_levels(cut: bool) -> None:
+    """#12.3: 100 levels parse, valid or cut short; 101 are refused with the limit named."""
+    from anyio_tools._arguments import MAX_DEPTH
+
+    def nested(levels: int) -> str:
+        text = '{"a": ' + "[" * (levels - 1) + "1" + "]" * (levels - 1) + "}"
+        return text[:-3] if cut else text
+
+    assert MAX_DEPTH == 100
+    assert parse_arguments("t", nested(100)).value["a"] is not None
+    with pytest.raises(InvalidArgumentsError, match="more than 100 levels deep; expected"):
+        parse_arguments("t", nested(101))
+
+
+def test_size_limits_are_exact() -> None:
+    """#12.4: MAX_ARGUMENT_CHARS characters are parsed, one more is refused; a text of
+    MAX_TOKENS characters is never refused for its tokens."""
+    from anyio_tools._arguments import MAX_ARGUMENT_CHARS, MAX_TOKENS
+
+    filler = MAX_ARGUMENT_CHARS - len('{"a": ""}')
+    assert parse_arguments("t", '{"a": "' + "x" * filler + '"}').repaired is False
+    with pytest.raises(InvalidArgumentsError, match="characters long, more than the limit"):
+        parse_arguments("t", '{"a": "' + "x" * (filler + 1) + '"}')
+    commas = '{"a": [' + "0," * ((MAX_TOKENS - 10) // 2) + "0]}"
+    assert len(commas) <= MAX_TOKENS
+    assert parse_arguments("t", commas).repaired is False
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("{origin: CDG, seats: 2}", {"origin": "CDG", "seats": 2}),
+        ("{'a': True, 'b': None, 'c': False}", {"a": True, "b": None, "c": False}),
+        ('{"a": 1 "b": [1 2]}', {"a": 1, "b": [1, 2]}),
+        ('{"a": 1, // the first\n "b": /* two */ 2}', {"a": 1, "b": 2}),
+        ("{'say': 'it\\'s \"fine\"'}", {"say": 'it\'s "fine"'}),
+        ('{"a": "line one\nline two"}', {"a": "line one\nline two"}),
+        ("{'a': [1, {'b': 'c'", {"a": [1, {"b": "c"}]}),
+        ('{"a": 1, "b": }', {"a": 1}),
+        ('"\\"{\\\\\\"a\\\\\\": 1}\\""', {"a": 1}),
+    ],
+)
+def test_lenient_repair_fixes_what_llms_get_wrong(text: str, value: dict[str, object]) -> None:
+    """EXE-3: unquoted keys, Python literals, missing commas, comments, single quotes holding
+    quotes, raw newlines in strings, cut-short single quotes, dangling keys, double encoding."""
+    parsed = parse_arguments("t", text)
+    assert parsed.value == value
+    import json
+
+    assert json.loads(parsed.text) == value
+
+
+def test_encoding_more_than_three_times_is_refused() -> None:
+    """EXE-3: a JSON string holding a JSON string is unwrapped three times at most."""
+    import json
+
+    text = json.dumps({"a": 1})
+    for _ in range(4):
+        text = json.dumps(text)
+    with pytest.raises(InvalidArgumentsError, match="encoded more than 3 times"):
+        parse_arguments("t", text)
