@@ -55,7 +55,7 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
         "sessions.bytes_per_session",
         *(
             f"{row}.{size}_us"
-            for row in ("admit_keyed", "one_call_updates")
+            for row in ("admit_keyed", "bare_waiting", "one_call_updates")
             for size in ("small", "large")
         ),
     }
