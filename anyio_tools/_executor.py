@@ -582,8 +582,16 @@ class ToolExecutor(AsyncContextManagerMixin):
             call.updated = True
             if not call.answered:
                 # EXE-8: a new item, marked; the one announced by CallStarted stays as it was.
-                item = call.call
-                item = attrs.evolve(item, extra={**item.extra, _NON_BLOCKING_KEY: True})
+                old = call.call
+                item = FunctionCall(  # attrs.evolve() without its introspection
+                    call_id=old.call_id,
+                    name=old.name,
+                    arguments=old.arguments,
+                    extra={**old.extra, _NON_BLOCKING_KEY: True},
+                    id=old.id,
+                    created_at=old.created_at,
+                    seq=old.seq,
+                )
                 call.call = item
                 call.ctx.mark_function_call(item)
                 call.release(DispatchResult(item, pair[1], non_blocking=True))

@@ -27,3 +27,17 @@ async def test_readme_example_runs(source: str) -> None:
     if main is not None:
         await main()
     assert len(_BLOCKS) >= 4
+
+
+def test_readme_examples_type_check(tmp_path: Path) -> None:
+    """Issue #21: every README example passes ``mypy --strict`` (no cast needed to speak from
+    a tool inside ``foreground()``)."""
+    from mypy import api
+
+    files = []
+    for index, source in enumerate(_examples()):
+        path = tmp_path / f"readme_example_{index}.py"
+        path.write_text(source, encoding="utf-8")
+        files.append(str(path))
+    out, err, status = api.run(["--strict", "--no-error-summary", *files])
+    assert status == 0, out + err
