@@ -107,15 +107,22 @@ def _inspect(fn: Callable[..., object], tool_name: str) -> _Signature:
     hints = resolve_hints(fn)
     params = list(signature.parameters.values())
     self_param = None
-    if (
-        _is_method(fn)
-        and params
-        and params[0].kind
-        in (
-            inspect.Parameter.POSITIONAL_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        )
-    ):
+    if _is_method(fn):
+        first = params[0] if params else None
+        if (
+            first is None
+            or first.name != "self"
+            or first.kind
+            not in (
+                inspect.Parameter.POSITIONAL_ONLY,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            )
+        ):
+            found = f"its first parameter is {first.name!r}" if first else "it has no parameters"
+            raise TypeError(
+                f"tool {tool_name!r} is defined in a class body but {found}; a tool method "
+                "takes `self` first (or define the tool outside the class)"
+            )
         self_param = params.pop(0).name
     ctx_param = None
     kept: list[inspect.Parameter] = []

@@ -247,3 +247,33 @@ def test_bad_declarations_are_rejected_at_decoration(
     """DEC-1: a bad declaration fails when decorated, saying what to change."""
     with pytest.raises(error, match=words):
         function_tool(**options)(fn)
+
+
+def test_tool_in_a_class_body_without_self_is_refused() -> None:
+    """Issue #11 item 11 / DEC-4: a tool defined in a class body whose first parameter is not
+    ``self`` raises at decoration, instead of silently losing that parameter."""
+    with pytest.raises(TypeError, match=r"tool 'lookup' is defined in a class body but its "):
+
+        class Tools:
+            @function_tool
+            async def lookup(query: str) -> str:  # forgot self
+                """Look something up."""
+                return query
+
+    with pytest.raises(TypeError, match=r"it has no parameters"):
+
+        class Bare:
+            @function_tool
+            async def ping() -> str:  # type: ignore[misc]
+                """Ping."""
+                return "pong"
+
+    class Fine:
+        @function_tool
+        async def lookup(self, query: str) -> str:
+            """Look something up."""
+            return query
+
+    parameters = Fine().lookup.schema()["parameters"]
+    assert isinstance(parameters, dict)
+    assert list(parameters["properties"]) == ["query"]  # type: ignore[call-overload]
