@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from typing import Any, Final, TypedDict, final
+from types import TracebackType
+from typing import Any, Final, Self, TypedDict, final
 
 import anyio
 import mcp_types
@@ -64,9 +65,11 @@ class MCPToolset(AsyncToolset):
 
     Put it on the session (its calls survive handoffs) or on an agent. ``setup()`` (run by
     the session or the agent's activity) connects and lists the server's tools, and
-    ``aclose()`` disconnects; both must run in the same task, as the runtime does. The
-    connection follows the server's tool-list changes and is reopened by the first call
-    after it was lost.
+    ``aclose()`` disconnects. The toolset owns a task group from ``setup()`` to ``aclose()``,
+    so both must run in the same task, and several toolsets close in the reverse order of
+    their set-up, as the runtime does (or use ``async with toolset:``). The connection
+    follows the server's tool-list changes and is reopened by the first call after it was
+    lost.
 
     Args:
         id: A name for the toolset (task names, logs, error texts).
@@ -112,6 +115,20 @@ class MCPToolset(AsyncToolset):
         self._task_group: TaskGroup | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        """Set the toolset up (connect and list the tools); see `setup`."""
+        await self.setup()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        """Close the toolset; see `aclose`."""
+        await self.aclose()
 
     async def setup(self, *, reload: bool = False) -> None:
         """Connect and list the server's tools (once; again with *reload*).
