@@ -140,7 +140,9 @@ class Connector:
         self._mode = mode
         self._connect_timeout = connect_timeout
         self._link: Link | None = None
-        self._error: str | None = None
+        self._error = "not connected"
+        self._attempts = 0  # connection attempts started
+        self._failed = 0  # the number of the last attempt that failed
         self._wanted = anyio.Event()
         self._changed = anyio.Event()
         self._stale = anyio.Event()
@@ -158,18 +160,20 @@ class Connector:
         if link is not None and not link.tap.lost.is_set():
             await anyio.lowlevel.checkpoint()
             return link
-        if self._closing:
-            raise ToolError(f"the MCP server {self.name!r} is unavailable: the toolset is closed")
-        self._error = None
-        changed = self._changed
-        self._wanted.set()
-        await changed.wait()
-        link = self._link
-        if link is None:
-            raise ToolError(
-                f"the MCP server {self.name!r} is unavailable: {self._error or 'not connected'}"
-            )
-        return link
+        asked = self._attempts  # only an attempt started after this one can answer us
+        while True:
+            if self._closing:
+                raise ToolError(
+                    f"the MCP server {self.name!r} is unavailable: the toolset is closed"
+                )
+            link = self._link
+            if link is not None and not link.tap.lost.is_set():
+                return link
+            if self._failed > asked:
+                raise ToolError(f"the MCP server {self.name!r} is unavailable: {self._error}")
+            changed = self._changed
+            self._wanted.set()
+            await changed.wait()
 
     # -- the connection task ----------------------------------------------------------------
 
@@ -181,10 +185,12 @@ class Connector:
             self._wanted = anyio.Event()
             if self.closing():
                 break
+            self._attempts += 1
             try:
                 await self._connect_and_serve()
             except Exception as exc:  # noqa: BLE001 - reported to the calls waiting for it
                 self._error = _describe(exc)
+                self._failed = self._attempts
                 logger.warning("MCP server %r: connection failed: %s", self.name, self._error)
             finally:
                 self._link = None

@@ -15,8 +15,7 @@ from anyio_tools import FunctionCallOutput, ReplyUpdated, RunContext, ToolFlag, 
 from anyio_tools.mcp import MCPToolset, build_mcp_server
 from anyio_tools.runtime import Agent, AgentSession
 from anyio_tools.testing import tool_task_names
-
-from ..runtime.helpers import Recorder, call, llm
+from tests.runtime.helpers import Recorder, call, llm
 
 server_log: list[str] = []
 gates: dict[str, anyio.Event] = {}
@@ -54,9 +53,7 @@ async def watch(ctx: RunContext[None]) -> str:
 
 
 def mcp_session(script: dict[str, Any], **toolset_options: Any) -> AgentSession[None]:
-    toolset = MCPToolset(
-        id="remote", server=build_mcp_server([index, watch]), **toolset_options
-    )
+    toolset = MCPToolset(id="remote", server=build_mcp_server([index, watch]), **toolset_options)
     return AgentSession(llm=llm(script, reply="REPLY"), tools=[toolset])  # type: ignore[list-item]
 
 
