@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import mcp_rows  # row 8: MCP calls (issue #14); this script's folder is on sys.path
 
 from anyio_tools import (
     ChatContext,
@@ -510,6 +511,8 @@ async def _worker(rounds: int, preset: str) -> dict[str, Any]:
         turns, per_session = await many_sessions(sizes.sessions)
         add("sessions.turns_per_s", turns)
         add("sessions.bytes_per_session", per_session)
+        for key, value in (await mcp_rows.measure(*mcp_rows.CALLS[preset])).items():
+            add(key, value)  # row 8 (#14), kept in its own module
     return {key: _stats(values) for key, values in rows.items()}
 
 
@@ -604,7 +607,7 @@ def _table(backend: str, figures: dict[str, Any], quick: bool) -> str:
         f"\n{backend}",
         f"{'row':<36} {'median':>12} {'p90':>12} {'baseline':>12} {'ratio':>7}  target      verdict",
     ]
-    for label, key, base_key, target, check in _ROWS:
+    for label, key, base_key, target, check in [*_ROWS, *mcp_rows.ROWS]:
         key = key.format(big=big)
         base_key = base_key.format(big=big) if base_key else None
         if key not in figures:

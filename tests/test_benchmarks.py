@@ -53,6 +53,12 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
         "baseline.handoff_cancel_us",
         "sessions.turns_per_s",
         "sessions.bytes_per_session",
+        *(
+            f"{prefix}mcp.{transport}.{figure}"
+            for prefix in ("", "baseline.")
+            for transport in ("memory", "http")
+            for figure in ("call_us", "calls_per_s")
+        ),
     }
     assert set(figures) == expected
     for key, stats in figures.items():

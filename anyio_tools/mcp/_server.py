@@ -73,6 +73,9 @@ class _Sessions:
         return f"mcp-{next(self._ids)}"
 
     async def executor(self, key: str) -> ToolExecutor:
+        executor = self._executors.get(key)
+        if executor is not None:
+            return executor
         async with self._lock:  # one executor per key, even for simultaneous first calls
             executor = self._executors.get(key)
             if executor is None:

@@ -37,10 +37,11 @@ _LIST_CHANGED: Final = "notifications/tools/list_changed"
 class ProgressRoute:
     """The progress notifications of one request, in wire order, until its answer."""
 
-    __slots__ = ("_pending", "_wakeup", "answered", "finished", "token")
+    __slots__ = ("_pending", "_wakeup", "answered", "finished", "request_id", "token")
 
     def __init__(self, token: str) -> None:
         self.token = token
+        self.request_id: Any = None  # set when the request is sent
         self.answered = False  # the answer was read off the wire: later progress is dropped
         self.finished = False  # the request returned (or failed) to its caller
         self._pending: deque[Progress] = deque()
@@ -108,9 +109,8 @@ class WireTap:
         """Stop routing a request's progress (its call ended)."""
         route.finish()
         self._routes.pop(route.token, None)
-        for request_id, token in list(self._tokens.items()):
-            if token == route.token:
-                del self._tokens[request_id]
+        if route.request_id is not None:
+            self._tokens.pop(route.request_id, None)
 
     def mark_lost(self, reason: str) -> None:
         """Record that the connection is gone (idempotent; the first reason stays)."""
@@ -129,8 +129,10 @@ class WireTap:
         if isinstance(message, JSONRPCRequest) and message.params:
             meta = message.params.get("_meta")
             token = meta.get("progressToken") if isinstance(meta, dict) else None
-            if isinstance(token, str) and token in self._routes:
-                self._tokens[message.id] = token
+            route = self._routes.get(token) if isinstance(token, str) else None
+            if route is not None:
+                route.request_id = message.id
+                self._tokens[message.id] = route.token
 
     def received(self, item: SessionMessage | Exception) -> None:
         if not isinstance(item, SessionMessage):
