@@ -107,6 +107,11 @@ class Link:
         self.client = client
         self.tap = tap
         self._tokens = itertools.count(1)
+        tasks = client.server_capabilities.tasks
+        requests = tasks.requests if tasks is not None else None
+        tools = requests.tools if requests is not None else None
+        self.tasks = tools is not None and tools.call is not None
+        """Whether the server takes task-augmented ``tools/call`` requests."""
 
     def new_token(self) -> str:
         """Return a progress token unique on this connection."""

@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Final, Literal, final
+from typing import Any, Literal, final
 
 import anyio
 import mcp_types
@@ -33,20 +33,24 @@ from anyio_tools._tools import Tool
 from anyio_tools._toolsets import ToolsetItem, flatten_tools
 
 from ._results import call_tool_result
+from ._tasks_server import (
+    TASK_CAPABILITY,
+    TaskCalls,
+    TaskStore,
+    add_task_methods,
+    cancel_for_client,
+)
 
 __all__ = ["build_mcp_server", "mcp_tool", "serve_mcp"]
 
 logger = logging.getLogger("anyio_tools.mcp")
 
-CLIENT_CANCEL_REASON: Final = "cancelled by the MCP client"
-UNCANCELLABLE_CANCEL_REASON: Final = (
-    "cancelled by the MCP client although the tool is not flagged cancellable: the client "
-    "abandoned the request, so no one would receive its result"
-)
 
+def mcp_tool(tool: Tool, *, tasks: bool = False) -> mcp_types.Tool:
+    """Return the MCP listing of one of our tools (its non-strict JSON schema).
 
-def mcp_tool(tool: Tool) -> mcp_types.Tool:
-    """Return the MCP listing of one of our tools (its non-strict JSON schema)."""
+    With *tasks*, the listing says the tool may run as a task (``taskSupport: optional``).
+    """
     schema = tool.schema()
     parameters = schema.get("parameters")
     description = schema.get("description")
@@ -54,6 +58,7 @@ def mcp_tool(tool: Tool) -> mcp_types.Tool:
         name=tool.name,
         description=description if isinstance(description, str) else None,
         input_schema=dict(parameters) if isinstance(parameters, dict) else {"type": "object"},
+        execution=mcp_types.ToolExecution(task_support="optional") if tasks else None,
     )
 
 
@@ -67,7 +72,13 @@ class _Sessions:
         self.close_timeout = close_timeout
         self._executors: dict[str, ToolExecutor] = {}
         self._lock = anyio.Lock()
+        self.tasks = TaskStore()
         self._ids = itertools.count(1)
+
+    @property
+    def task_group(self) -> TaskGroup:
+        """The group that owns the executors and the task followers."""
+        return self._task_group
 
     def new_call_id(self) -> str:
         return f"mcp-{next(self._ids)}"
@@ -113,6 +124,7 @@ def build_mcp_server(
     instructions: str | None = None,
     tool_handling: ToolHandlingOptions | Mapping[str, Any] | None = None,
     close_timeout: float = 5.0,
+    tasks: bool = True,
 ) -> Server[Any]:
     """Build an MCP server (the SDK's low-level ``Server``) that serves ``tools``.
 
@@ -129,6 +141,9 @@ def build_mcp_server(
         instructions: Instructions for the client's model.
         tool_handling: Options (templates) for the executors.
         close_timeout: Seconds closing waits for calls that were cancelled.
+        tasks: Offer task-augmented calls (MCP 2025-11-25 tasks): the first update answers
+            with a ``working`` task, later ones set its status message, its end completes
+            it, and ``tasks/cancel`` cancels the call.
 
     Returns:
         The server.
@@ -138,7 +153,7 @@ def build_mcp_server(
     """
     by_name = {tool.name: tool for tool in flatten_tools(tools)}
     options = ToolOptions.from_tool_handling(tool_handling) or ToolOptions.resolve(None)
-    listing = [mcp_tool(tool) for tool in by_name.values()]
+    listing = [mcp_tool(tool, tasks=tasks) for tool in by_name.values()]
 
     @asynccontextmanager
     async def lifespan(_: Server[Any]) -> AsyncIterator[_Sessions]:
@@ -152,9 +167,9 @@ def build_mcp_server(
         await anyio.lowlevel.checkpoint()
         return mcp_types.ListToolsResult(tools=listing)
 
-    async def call_tool(
+    async def start_call(
         ctx: ServerRequestContext[Any, Any], params: mcp_types.CallToolRequestParams
-    ) -> mcp_types.CallToolResult:
+    ) -> mcp_types.CallToolResult | tuple[TaskStore, CallHandle, TaskGroup]:
         tool = by_name.get(params.name)
         if tool is None:
             await anyio.lowlevel.checkpoint()
@@ -176,9 +191,19 @@ def build_mcp_server(
                 content=[mcp_types.TextContent(type="text", text=output.output)],
                 is_error=output.is_error,
             )
-        return await _follow(ctx, handle, sessions.close_timeout)
+        return sessions.tasks, handle, sessions.task_group
 
-    return Server(
+    async def call_tool(
+        ctx: ServerRequestContext[Any, Any], params: mcp_types.CallToolRequestParams
+    ) -> mcp_types.CallToolResult:
+        started = await start_call(ctx, params)
+        if isinstance(started, mcp_types.CallToolResult):
+            return started
+        sessions: _Sessions = ctx.lifespan_context
+        return await _follow(ctx, started[1], sessions.close_timeout)
+
+    server_class = _TaskServer if tasks else Server
+    server: Server[Any] = server_class(
         name,
         version=version,
         instructions=instructions,
@@ -186,6 +211,19 @@ def build_mcp_server(
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
+    if tasks:
+        server.middleware.append(TaskCalls(start_call))
+        add_task_methods(server)
+    return server
+
+
+@final
+class _TaskServer(Server[Any]):
+    """The SDK's server, advertising task-augmented ``tools/call`` (2025-11-25)."""
+
+    def get_capabilities(self, *args: Any, **kwargs: Any) -> mcp_types.ServerCapabilities:
+        capabilities = super().get_capabilities(*args, **kwargs)
+        return capabilities.model_copy(update={"tasks": TASK_CAPABILITY})
 
 
 async def _follow(
@@ -200,11 +238,7 @@ async def _follow(
         result = await handle.result()
     finally:
         if handle.outcome is None:  # we stop following: the client cancelled or is gone
-            cancellable = handle.cancellable
-            reason = CLIENT_CANCEL_REASON if cancellable else UNCANCELLABLE_CANCEL_REASON
-            if not cancellable:
-                logger.warning("MCP call %s (%s): %s", handle.call_id, handle.name, reason)
-            handle.cancel(reason)
+            cancel_for_client(handle, "the client abandoned the request")
             with anyio.move_on_after(close_timeout, shield=True):
                 await handle.result()
     return call_tool_result(result)

@@ -29,6 +29,7 @@ from anyio_tools.runtime import AsyncToolset
 
 from ._connection import Connector, Link, ServerSpec, transport_factory
 from ._results import render_progress, result_value
+from ._tasks_client import call_as_task
 from ._wire import ProgressRoute
 
 __all__ = ["MCPToolOptions", "MCPToolset"]
@@ -80,6 +81,9 @@ class MCPToolset(AsyncToolset):
             tools whose progress becomes updates.
         tool_handling: Options for the toolset's executor (templates).
         connect_timeout: Seconds connecting (and listing the tools) may take.
+        use_tasks: Run calls as MCP tasks where the server and the tool support them (a
+            tool whose listing requires tasks always runs as one).
+        task_ttl: The retention asked for each task, in milliseconds (None: the server's).
 
     Raises:
         TypeError: *server* is none of the accepted kinds.
@@ -94,6 +98,8 @@ class MCPToolset(AsyncToolset):
         tool_options: Mapping[str, MCPToolOptions] | None = None,
         tool_handling: ToolHandlingOptions | Mapping[str, Any] | None = None,
         connect_timeout: float = 30.0,
+        use_tasks: bool = True,
+        task_ttl: int | None = None,
     ) -> None:
         super().__init__(id=id, tools=(), tool_handling=tool_handling)
         if not connect_timeout > 0:
@@ -107,6 +113,8 @@ class MCPToolset(AsyncToolset):
                     f"expected: {', '.join(sorted(_OPTION_KEYS))}"
                 )
         self._tool_options = options
+        self._use_tasks = use_tasks
+        self._task_ttl = task_ttl
         self._connector = Connector(
             id, transport_factory(server), self._take_tools, connect_timeout=connect_timeout
         )
@@ -191,9 +199,13 @@ class MCPToolset(AsyncToolset):
         name = spec.name
         report = options.get("report_progress", True)
         template = options.get("update_template")
+        support = spec.execution.task_support if spec.execution is not None else None
+        task = support == "required" or (self._use_tasks and support == "optional")
 
         async def call_mcp_tool(ctx: RunContext[Any], raw_arguments: dict[str, Any]) -> Any:
-            return await self._call(name, ctx, raw_arguments, report=report, template=template)
+            return await self._call(
+                name, ctx, raw_arguments, report=report, template=template, task=task
+            )
 
         schema: dict[str, Any] = {"name": name, "parameters": dict(spec.input_schema)}
         if spec.description:
@@ -224,8 +236,11 @@ class MCPToolset(AsyncToolset):
         *,
         report: bool,
         template: str | None,
+        task: bool,
     ) -> Any:
         link = await self._connector.link()
+        if task and link.tasks:
+            return await self._call_as_task(link, name, ctx, arguments, report, template)
         route = link.tap.open_route(link.new_token())
         box: list[mcp_types.CallToolResult | Exception] = []
         try:
@@ -248,6 +263,27 @@ class MCPToolset(AsyncToolset):
         if isinstance(outcome, Exception):
             raise self._error(link, name, outcome)
         return result_value(name, outcome)
+
+    async def _call_as_task(
+        self,
+        link: Link,
+        name: str,
+        ctx: RunContext[Any],
+        arguments: dict[str, Any],
+        report: bool,
+        template: str | None,
+    ) -> Any:
+        async def update(message: str) -> None:
+            if report:
+                await ctx.update(message, template=template)
+
+        try:
+            result = await call_as_task(link, name, arguments, update, ttl=self._task_ttl)
+        except ToolError:
+            raise
+        except Exception as exc:
+            raise self._error(link, name, exc) from exc
+        return result_value(name, result)
 
     def _error(self, link: Link, name: str, exc: Exception) -> ToolError:
         # The SDK reports a closed connection as CONNECTION_CLOSED (-32000), a code servers

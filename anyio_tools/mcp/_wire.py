@@ -23,7 +23,7 @@ from mcp.client import Transport
 from mcp.shared.message import SessionMessage
 from mcp_types import JSONRPCError, JSONRPCNotification, JSONRPCRequest, JSONRPCResponse
 
-__all__ = ["Progress", "ProgressRoute", "WireTap"]
+__all__ = ["Progress", "ProgressRoute", "TaskNote", "TaskNotes", "WireTap"]
 
 logger = logging.getLogger("anyio_tools.mcp")
 
@@ -31,16 +31,53 @@ Progress = tuple[float, float | None, str | None]
 """One progress notification: progress, total, message."""
 
 _LIST_CHANGED: Final = "notifications/tools/list_changed"
+_UNCLAIMED_NOTES: Final = 64
+
+TaskNote = tuple[str, str | None]
+"""One task status notification: status, status message."""
+
+
+@final
+class TaskNotes:
+    """The status notifications of one task, in wire order."""
+
+    __slots__ = ("_pending", "_wakeup", "task_id")
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        self._pending: deque[TaskNote] = deque()
+        self._wakeup: anyio.Event | None = None
+
+    def push(self, note: TaskNote) -> None:
+        """Take a notification read off the wire."""
+        self._pending.append(note)
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None:
+            wakeup.set()
+
+    def pop(self) -> TaskNote | None:
+        """Take the oldest pending notification, if any."""
+        return self._pending.popleft() if self._pending else None
+
+    async def wait(self) -> None:
+        """Wait until a notification is pending."""
+        if self._pending:
+            await anyio.lowlevel.checkpoint()
+            return
+        if self._wakeup is None:
+            self._wakeup = anyio.Event()
+        await self._wakeup.wait()
 
 
 @final
 class ProgressRoute:
     """The progress notifications of one request, in wire order, until its answer."""
 
-    __slots__ = ("_pending", "_wakeup", "answered", "finished", "request_id", "token")
+    __slots__ = ("_pending", "_wakeup", "answered", "finished", "request_id", "task", "token")
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, *, task: bool = False) -> None:
         self.token = token
+        self.task = task  # a task-augmented tools/call (see WireTap.received)
         self.request_id: Any = None  # set when the request is sent
         self.answered = False  # the answer was read off the wire: later progress is dropped
         self.finished = False  # the request returned (or failed) to its caller
@@ -96,14 +133,28 @@ class WireTap:
         self._on_list_changed = on_list_changed
         self._routes: dict[str, ProgressRoute] = {}
         self._tokens: dict[Any, str] = {}  # request id -> progress token
+        # Task id -> its status notifications; a task's notes may precede the answer that
+        # names the task, so notes for unknown tasks are kept too (a few, the newest).
+        self._task_notes: dict[str, TaskNotes] = {}
         self.lost = anyio.Event()
         self.lost_reason = "the connection was closed"
 
-    def open_route(self, token: str) -> ProgressRoute:
+    def open_route(self, token: str, *, task: bool = False) -> ProgressRoute:
         """Start routing the progress of the request that will carry ``token``."""
-        route = ProgressRoute(token)
+        route = ProgressRoute(token, task=task)
         self._routes[token] = route
         return route
+
+    def task_notes(self, task_id: str) -> TaskNotes:
+        """Return the status notifications of a task, from its creation on."""
+        notes = self._task_notes.get(task_id)
+        if notes is None:
+            notes = self._task_notes[task_id] = TaskNotes(task_id)
+        return notes
+
+    def forget_task(self, task_id: str) -> None:
+        """Stop collecting a task's status notifications."""
+        self._task_notes.pop(task_id, None)
 
     def forget(self, route: ProgressRoute) -> None:
         """Stop routing a request's progress (its call ended)."""
@@ -143,11 +194,40 @@ class WireTap:
                 self._progress(message.params or {})
             elif message.method == _LIST_CHANGED:
                 self._on_list_changed()
+            elif message.method == "notifications/tasks/status":
+                self._task_status(message.params or {})
         elif isinstance(message, JSONRPCResponse | JSONRPCError):
             token = self._tokens.pop(message.id, None)
             route = None if token is None else self._routes.get(token)
             if route is not None:
                 route.answer()
+                if route.task and isinstance(message, JSONRPCResponse):
+                    self._task_created(message.result)
+
+    def _task_created(self, result: dict[str, Any]) -> None:
+        task = result.get("task")
+        if not isinstance(task, dict) or "content" in result:
+            return
+        # The SDK checks a 2025-11-25 `tools/call` answer against CallToolResult, whose
+        # `content` is required, and has no table entry for the CreateTaskResult a
+        # task-augmented call gets: an empty `content` lets the answer through unchanged.
+        result["content"] = []
+        task_id = task.get("taskId")
+        if isinstance(task_id, str):
+            self.task_notes(task_id)
+
+    def _task_status(self, params: dict[str, Any]) -> None:
+        task_id = params.get("taskId")
+        status = params.get("status")
+        if not isinstance(task_id, str) or not isinstance(status, str):
+            return
+        message = params.get("statusMessage")
+        notes = self._task_notes.get(task_id)
+        if notes is None:
+            if len(self._task_notes) >= _UNCLAIMED_NOTES:
+                del self._task_notes[next(iter(self._task_notes))]
+            notes = self.task_notes(task_id)
+        notes.push((status, message if isinstance(message, str) else None))
 
     def _progress(self, params: dict[str, Any]) -> None:
         token = params.get("progressToken")

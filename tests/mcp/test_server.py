@@ -74,7 +74,9 @@ async def test_the_tool_list_carries_our_schemas() -> None:
         unknown = await client.call_tool("nope", {})
     assert [tool.name for tool in listed] == ["add", "solo"]
     assert listed[0].input_schema == add.schema()["parameters"]
-    assert listed[0] == mcp_tool(add)
+    assert listed[0] == mcp_tool(add, tasks=True)
+    assert listed[0].execution is not None
+    assert listed[0].execution.task_support == "optional"
     assert result.content[0].text == "3"  # type: ignore[union-attr]
     assert not result.is_error
     assert unknown.is_error
