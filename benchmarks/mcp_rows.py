@@ -1,8 +1,8 @@
 """Row 8 of the benchmarks (issue #14): tool calls through MCP, anyio_tools on both sides
 against the bare SDK on both sides.
 
-Both setups serve one tool that returns its argument at once and call it sequentially from
-one client: the bare SDK as a low-level ``Server`` called with ``Client.call_tool``; ours as
+Both setups serve one tool that returns its argument at once and make plain calls (no MCP
+tasks) sequentially from one client: the bare SDK as a low-level ``Server`` called with ``Client.call_tool``; ours as
 ``build_mcp_server`` called through ``MCPToolset`` and ``ToolExecutor.execute``. Over the
 in-memory transport both run in the worker's loop; over streamable HTTP each server runs in
 its own process (uvicorn on 127.0.0.1), started once per worker.
@@ -92,7 +92,7 @@ async def _our_calls(toolset: MCPToolset, n: int) -> float:
 
 async def memory_row(n: int) -> tuple[float, float]:
     """Per-call µs over the in-memory transport: (ours, bare SDK)."""
-    async with MCPToolset(id="bench", server=build_mcp_server([echo])) as toolset:
+    async with MCPToolset(id="bench", server=build_mcp_server([echo]), use_tasks=False) as toolset:
         ours = await _our_calls(toolset, n)
     async with Client(bare_server(), mode="legacy", cache=None) as client:
         bare = await _bare_calls(client, n)
@@ -148,7 +148,7 @@ async def _both_served() -> AsyncIterator[tuple[str, str]]:
 async def http_row(n: int) -> tuple[float, float]:
     """Per-call µs over streamable HTTP on loopback: (ours, bare SDK)."""
     async with _both_served() as (ours_url, bare_url):
-        async with MCPToolset(id="bench", server=ours_url) as toolset:
+        async with MCPToolset(id="bench", server=ours_url, use_tasks=False) as toolset:
             ours = await _our_calls(toolset, n)
         async with Client(bare_url, mode="legacy", cache=None) as client:
             bare = await _bare_calls(client, n)
