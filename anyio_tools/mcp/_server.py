@@ -231,10 +231,12 @@ async def _follow(
 ) -> mcp_types.CallToolResult:
     """Send the call's updates as progress, then return its result; cancel it if we stop."""
     try:
-        count = 0
-        async for update in handle.updates():
-            count += 1
-            await ctx.session.report_progress(count, None, update.message)
+        await handle.answer()
+        if handle.non_blocking:  # a call that ended without an update has nothing to send
+            count = 0
+            async for update in handle.updates():
+                count += 1
+                await ctx.session.report_progress(count, None, update.message)
         result = await handle.result()
     finally:
         if handle.outcome is None:  # we stop following: the client cancelled or is gone
