@@ -176,7 +176,12 @@ class TaskCalls:
         ttl = parsed.task.ttl if parsed.task is not None else None
         task: _Task = store.add(handle, ttl)
         task_group.start_soon(follow_task, ctx.session, task, name=f"mcp-task {task.task_id}")
-        await handle.answer()  # the first update creates the task as `working`
+        try:
+            await handle.answer()  # the first update creates the task as `working`
+        except anyio.get_cancelled_exc_class():
+            # The client gave up before it learnt the task's id: no one can cancel it later.
+            cancel_for_client(handle, "the client abandoned the request before the task began")
+            raise
         if handle.outcome is not None:
             await task.done.wait()  # ended before any update: answered as ended
         elif task.message is None:  # the follower has not run yet: take the first update

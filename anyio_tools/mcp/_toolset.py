@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 
 from anyio_tools._context import RunContext
 from anyio_tools._errors import ToolError
-from anyio_tools._info import DuplicateMode, DuplicateScope, ToolFlag
+from anyio_tools._info import DuplicateMode, DuplicateScope, ToolFlag, ToolInfo
 from anyio_tools._options import ToolHandlingOptions
 from anyio_tools._tools import RawFunctionTool, Tool, function_tool
 from anyio_tools.runtime import AsyncToolset
@@ -112,6 +112,13 @@ class MCPToolset(AsyncToolset):
                     f"unknown options for MCP tool {name!r}: {', '.join(sorted(unknown))}; "
                     f"expected: {', '.join(sorted(_OPTION_KEYS))}"
                 )
+            ToolInfo.build(  # bad flags or policies are reported now, not at set-up
+                name=name,
+                description=None,
+                flags=opts.get("flags", ToolFlag.NONE),
+                on_duplicate=opts.get("on_duplicate", DuplicateMode.ALLOW),
+                duplicate_scope=opts.get("duplicate_scope", DuplicateScope.NAME),
+            )
         self._tool_options = options
         self._use_tasks = use_tasks
         self._task_ttl = task_ttl

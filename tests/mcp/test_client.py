@@ -148,6 +148,14 @@ def test_unknown_tool_option_keys_are_refused() -> None:
         MCPToolset(id="x", server=scripted_server(Probe()), tool_options={"wait": {"colour": 1}})  # type: ignore[typeddict-unknown-key]
 
 
+def test_bad_tool_option_values_are_refused_at_once() -> None:
+    """STYLE 2.8: a bad duplicate policy is a ValueError when the toolset is built."""
+    with pytest.raises(ValueError, match=r"on_duplicate"):
+        MCPToolset(
+            id="x", server=scripted_server(Probe()), tool_options={"wait": {"on_duplicate": "no"}}
+        )
+
+
 async def test_a_closed_toolset_answers_with_a_clear_error_and_leaks_no_task() -> None:
     """DEC-11: a call after the toolset closed is a ToolError saying the server is unavailable."""
     with no_task_leaks():
