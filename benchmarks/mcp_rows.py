@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -67,36 +67,48 @@ def bare_server() -> Server[Any]:
     return Server("bare", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
-async def _bare_calls(client: Client, n: int) -> float:
-    await client.call_tool("echo", {"x": 1})  # warm-up
-    start = time.perf_counter()
-    for i in range(n):
-        await client.call_tool("echo", {"x": i})
-    return (time.perf_counter() - start) / n * 1e6
+_CHUNKS = 5
+"""Both setups run in alternating chunks, so a slow spell of a shared machine hits both."""
 
 
-async def _our_calls(toolset: MCPToolset, n: int) -> float:
-    tool = toolset.get_tool("echo")
-    async with ToolExecutor() as executor:
+async def _alternating(
+    ours: Callable[[int], Awaitable[None]], bare: Callable[[int], Awaitable[None]], n: int
+) -> tuple[float, float]:
+    await ours(-1)  # warm-up
+    await bare(-1)
+    spent = [0.0, 0.0]
+    per_chunk = max(1, n // _CHUNKS)
+    for _ in range(_CHUNKS):
+        for index, one in enumerate((ours, bare)):
+            start = time.perf_counter()
+            for i in range(per_chunk):
+                await one(i)
+            spent[index] += time.perf_counter() - start
+    calls = per_chunk * _CHUNKS
+    return spent[0] / calls * 1e6, spent[1] / calls * 1e6
 
-        async def one(i: int) -> None:
+
+async def _row(ours_server: Any, bare_server_spec: Any, n: int) -> tuple[float, float]:
+    async with (
+        MCPToolset(id="bench", server=ours_server, use_tasks=False) as toolset,
+        ToolExecutor() as executor,
+        Client(bare_server_spec, mode="legacy", cache=None) as client,
+    ):
+        tool = toolset.get_tool("echo")
+
+        async def ours(i: int) -> None:
             call = FunctionCall(call_id=f"c{i}", name="echo", arguments=f'{{"x": {i}}}')
             await executor.execute(tool, RunContext(function_call=call))
 
-        await one(-1)  # warm-up
-        start = time.perf_counter()
-        for i in range(n):
-            await one(i)
-        return (time.perf_counter() - start) / n * 1e6
+        async def bare(i: int) -> None:
+            await client.call_tool("echo", {"x": i})
+
+        return await _alternating(ours, bare, n)
 
 
 async def memory_row(n: int) -> tuple[float, float]:
     """Per-call µs over the in-memory transport: (ours, bare SDK)."""
-    async with MCPToolset(id="bench", server=build_mcp_server([echo]), use_tasks=False) as toolset:
-        ours = await _our_calls(toolset, n)
-    async with Client(bare_server(), mode="legacy", cache=None) as client:
-        bare = await _bare_calls(client, n)
-    return ours, bare
+    return await _row(build_mcp_server([echo]), bare_server(), n)
 
 
 def _free_port() -> int:
@@ -148,11 +160,7 @@ async def _both_served() -> AsyncIterator[tuple[str, str]]:
 async def http_row(n: int) -> tuple[float, float]:
     """Per-call µs over streamable HTTP on loopback: (ours, bare SDK)."""
     async with _both_served() as (ours_url, bare_url):
-        async with MCPToolset(id="bench", server=ours_url, use_tasks=False) as toolset:
-            ours = await _our_calls(toolset, n)
-        async with Client(bare_url, mode="legacy", cache=None) as client:
-            bare = await _bare_calls(client, n)
-    return ours, bare
+        return await _row(ours_url, bare_url, n)
 
 
 async def measure(n_memory: int, n_http: int) -> dict[str, float]:
