@@ -19,3 +19,13 @@ __all__ = [
     "memory_transport",
     "serve_mcp",
 ]
+
+# Show public names as living where users import them from (as the main package does).
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type) or callable(_value):
+        try:
+            _value.__module__ = __name__
+        except (AttributeError, TypeError):  # aliases of builtins or generics
+            pass
+del _name, _value
