@@ -113,3 +113,48 @@ async def test_llm_cancel_reaches_the_server_tool() -> None:
                 await anyio.wait_all_tasks_blocked()
     assert server_log == ["watch cancelled"]
     assert events.ended()["call_1"] == ["cancelled"]
+
+
+class Support(Agent):
+    def __init__(self) -> None:
+        super().__init__(instructions="support", name="support")
+
+
+async def test_a_session_mcp_toolset_survives_a_handoff() -> None:
+    """SCO-3, HND-1 (6), #14: an MCP call made on the session keeps running across a handoff
+    and its final result reaches the new agent."""
+    support = Support()
+
+    @function_tool
+    async def transfer() -> Agent:
+        """Hand off to support."""
+        return support
+
+    script = {"go": [call("index", count=2)], "transfer": [call("transfer")]}
+    session = mcp_session(script)
+    events = Recorder(session)
+    async with session:
+        await session.start(Agent(instructions="main", tools=[transfer], name="main"))  # type: ignore[list-item]
+        await session.run(user_input="go")
+        await session.run(user_input="transfer")
+        assert session.current_agent is support
+        gates["more"].set()
+        with anyio.fail_after(60):
+            while not any("call_1_final" in e.update_ids for e in events.of(ReplyUpdated)):
+                await session.wait_for_idle()
+                await anyio.sleep(1)
+    ids = [getattr(i, "call_id", None) for i in support.chat_ctx.items]
+    assert "call_1_final" in ids
+    assert events.ended()["call_1"] == ["done"]
+
+
+async def test_an_agent_mcp_toolset_connects_per_activation() -> None:
+    """SCO-1, #14: on an agent, the toolset is set up with the agent's activity and its
+    calls run there."""
+    toolset = MCPToolset(id="remote", server=build_mcp_server([index, watch]))
+    session: AgentSession[None] = AgentSession(llm=llm({"go": [call("index", count=1)]}))
+    async with session:
+        await session.start(Agent(instructions="x", tools=[toolset]))
+        gates["more"].set()
+        await session.run(user_input="go")
+    assert outputs(session)["call_1"].startswith("Progress from tool `index`: 1/1 indexed")
