@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import mcp_rows  # row 8: MCP calls (issue #14); this script's folder is on sys.path
 
 from anyio_tools import (
     ChatContext,
@@ -578,6 +579,8 @@ async def _worker(rounds: int, preset: str) -> dict[str, Any]:
             add(f"admit_keyed.{label}_us", await admit_keyed(count))
             add(f"bare_waiting.{label}_us", await bare_waiting(count))
             add(f"one_call_updates.{label}_us", await one_call_updates(2 * count))
+        for key, value in (await mcp_rows.measure(*mcp_rows.CALLS[preset])).items():
+            add(key, value)  # row 10 (#14), kept in its own module
     return {key: _stats(values) for key, values in rows.items()}
 
 
@@ -703,7 +706,7 @@ def _table(backend: str, figures: dict[str, Any], quick: bool, scaling: Sequence
         f"\n{backend}",
         f"{'row':<36} {'median':>12} {'p90':>12} {'baseline':>12} {'ratio':>7}  target      verdict",
     ]
-    for label, key, base_key, target, check in _ROWS:
+    for label, key, base_key, target, check in [*_ROWS, *mcp_rows.ROWS]:
         label = label.format(**counts)
         key = key.format(big=big)
         base_key = base_key.format(big=big) if base_key else None
@@ -722,8 +725,9 @@ def _table(backend: str, figures: dict[str, Any], quick: bool, scaling: Sequence
         elif key == "admit_keyed.large_us" and ratio is not None:
             # Growth with n, against the growth of bare anyio tasks at the same sizes: the
             # event loop and the garbage collector grow alike for both (benchmarks/README.md).
-            bare = figures["bare_waiting.large_us"]["median"] / (
-                figures["bare_waiting.small_us"]["median"]
+            bare = (
+                figures["bare_waiting.large_us"]["median"]
+                / (figures["bare_waiting.small_us"]["median"])
             )
             verdict = ("meets" if ratio <= 1.5 * bare else "MISSES") + f" (bare {bare:.2f}x)"
         elif check is not None and ratio is not None:

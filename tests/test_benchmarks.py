@@ -58,6 +58,12 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
             for row in ("admit_keyed", "bare_waiting", "one_call_updates")
             for size in ("small", "large")
         ),
+        *(
+            f"{prefix}mcp.{transport}.{figure}"
+            for prefix in ("", "baseline.")
+            for transport in ("memory", "http")
+            for figure in ("call_us", "calls_per_s")
+        ),
     }
     assert set(figures) == expected
     for key, stats in figures.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import re
 from pathlib import Path
@@ -154,7 +155,7 @@ def readme_names() -> set[tuple[str, str]]:
     text = README.read_text(encoding="utf-8")
     found: set[tuple[str, str]] = set()
     for module, attr in re.findall(r"\b(anyio_tools(?:\.runtime|\.testing)?)\.(\w+)", text):
-        if f"{module}.{attr}" not in MODULES:  # a subpackage, not a name
+        if importlib.util.find_spec(f"{module}.{attr}") is None:  # a name, not a module
             found.add((module, attr))
     imports = re.findall(
         r"from (anyio_tools(?:\.runtime|\.testing)?) import (\([^)]*\)|[^\n]*)", text

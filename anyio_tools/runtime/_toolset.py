@@ -8,7 +8,7 @@ activation, drained with the activity.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, final
+from typing import Any
 
 from anyio_tools._options import ToolHandlingOptions, ToolOptions
 from anyio_tools._toolsets import Toolset, ToolsetItem
@@ -16,9 +16,10 @@ from anyio_tools._toolsets import Toolset, ToolsetItem
 __all__ = ["AsyncToolset"]
 
 
-@final
 class AsyncToolset(Toolset):
     """A toolset whose tools run on an executor of their own.
+
+    Subclasses may load their tools in ``setup()`` (``anyio_tools.mcp.MCPToolset`` does).
 
     Args:
         id: A name for the toolset (used in task names and logs).

@@ -1,0 +1,293 @@
+"""Our tools served over MCP: one ``ToolExecutor`` without a conversation per client session
+(SPEC DEC-11, EXE-13; issue #14).
+
+``build_mcp_server()`` returns the SDK's low-level ``Server``. Its lifespan owns a task group
+with one executor task per client session (``mcp-executor <key>``), so duplicate policies
+apply per client session. A ``tools/call`` starts the call with ``ToolExecutor.start()`` and
+follows its handle: each update is sent as ``notifications/progress`` (progress 1, 2, 3...,
+the update as the message) before the result; a cancelled request cancels the call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Literal, final
+
+import anyio
+import mcp_types
+from anyio.abc import TaskGroup, TaskStatus
+from mcp.server import Server
+from mcp.server.context import ServerRequestContext
+from mcp.server.stdio import stdio_server
+
+from anyio_tools._calls import CallHandle
+from anyio_tools._chat import FunctionCall
+from anyio_tools._errors import CallRefusedError
+from anyio_tools._executor import ToolExecutor
+from anyio_tools._options import ToolHandlingOptions, ToolOptions
+from anyio_tools._tools import Tool
+from anyio_tools._toolsets import ToolsetItem, flatten_tools
+
+from ._results import call_tool_result
+from ._tasks_server import (
+    TASK_CAPABILITY,
+    TaskCalls,
+    TaskStore,
+    add_task_methods,
+    cancel_for_client,
+)
+
+__all__ = ["build_mcp_server", "mcp_tool", "serve_mcp"]
+
+logger = logging.getLogger("anyio_tools.mcp")
+
+
+def mcp_tool(tool: Tool, *, tasks: bool = False) -> mcp_types.Tool:
+    """Return the MCP listing of one of our tools (its non-strict JSON schema).
+
+    With *tasks*, the listing says the tool may run as a task (``taskSupport: optional``).
+    """
+    schema = tool.schema()
+    parameters = schema.get("parameters")
+    description = schema.get("description")
+    return mcp_types.Tool(
+        name=tool.name,
+        description=description if isinstance(description, str) else None,
+        input_schema=dict(parameters) if isinstance(parameters, dict) else {"type": "object"},
+        execution=mcp_types.ToolExecution(task_support="optional") if tasks else None,
+    )
+
+
+@final
+class _Sessions:
+    """The executors of one server lifespan, one per client session, owned by its group."""
+
+    def __init__(self, task_group: TaskGroup, options: ToolOptions, close_timeout: float) -> None:
+        self._task_group = task_group
+        self._options = options
+        self.close_timeout = close_timeout
+        self._executors: dict[str, ToolExecutor] = {}
+        self._lock = anyio.Lock()
+        self.tasks = TaskStore()
+        self._ids = itertools.count(1)
+
+    @property
+    def task_group(self) -> TaskGroup:
+        """The group that owns the executors and the task followers."""
+        return self._task_group
+
+    def new_call_id(self) -> str:
+        return f"mcp-{next(self._ids)}"
+
+    async def executor(self, key: str) -> ToolExecutor:
+        executor = self._executors.get(key)
+        if executor is not None:
+            return executor
+        async with self._lock:  # one executor per key, even for simultaneous first calls
+            executor = self._executors.get(key)
+            if executor is None:
+                executor = await self._task_group.start(
+                    self._run_executor, key, name=f"mcp-executor {key}"
+                )
+            return executor
+
+    async def _run_executor(self, key: str, *, task_status: TaskStatus[ToolExecutor]) -> None:
+        try:
+            async with ToolExecutor(
+                options=self._options, name=f"mcp {key}", close_timeout=self.close_timeout
+            ) as executor:
+                self._executors[key] = executor
+                task_status.started(executor)
+                await anyio.sleep_forever()
+        finally:
+            self._executors.pop(key, None)
+
+
+def _session_key(ctx: ServerRequestContext[Any, Any]) -> str:
+    # Streamable HTTP names its sessions in a header; stdio and in-memory connections get a
+    # lifespan (and so an executor) of their own.
+    request = ctx.request
+    headers = getattr(request, "headers", None)
+    session_id = headers.get("mcp-session-id") if headers is not None else None
+    return session_id if isinstance(session_id, str) else "connection"
+
+
+def build_mcp_server(
+    tools: Sequence[ToolsetItem],
+    *,
+    name: str = "anyio_tools",
+    version: str = "",
+    instructions: str | None = None,
+    tool_handling: ToolHandlingOptions | Mapping[str, Any] | None = None,
+    close_timeout: float = 5.0,
+    tasks: bool = True,
+) -> Server[Any]:
+    """Build an MCP server (the SDK's low-level ``Server``) that serves ``tools``.
+
+    Each client session gets its own executor, so duplicate policies apply per session.
+    Updates become ``notifications/progress`` (when the client sent a progress token), in
+    order and before the result. A client's cancel cancels the call, also one whose tool is
+    not flagged cancellable (its result reports why). Nothing here blocks; run the server
+    with `serve_mcp`, the SDK's transports, or an ``MCPToolset`` in the same process.
+
+    Args:
+        tools: Tools and toolsets to serve (toolsets are flattened).
+        name: The server's name.
+        version: The server's version.
+        instructions: Instructions for the client's model.
+        tool_handling: Options (templates) for the executors.
+        close_timeout: Seconds closing waits for calls that were cancelled.
+        tasks: Offer task-augmented calls (MCP 2025-11-25 tasks): the first update answers
+            with a ``working`` task, later ones set its status message, its end completes
+            it, and ``tasks/cancel`` cancels the call.
+
+    Returns:
+        The server.
+
+    Raises:
+        ValueError: Two different tools share a name, or bad options.
+    """
+    by_name = {tool.name: tool for tool in flatten_tools(tools)}
+    options = ToolOptions.from_tool_handling(tool_handling) or ToolOptions.resolve(None)
+    listing = [mcp_tool(tool, tasks=tasks) for tool in by_name.values()]
+
+    @asynccontextmanager
+    async def lifespan(_: Server[Any]) -> AsyncIterator[_Sessions]:
+        async with anyio.create_task_group() as task_group:
+            yield _Sessions(task_group, options, close_timeout)
+            task_group.cancel_scope.cancel()
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any, Any], params: mcp_types.PaginatedRequestParams | None
+    ) -> mcp_types.ListToolsResult:
+        await anyio.lowlevel.checkpoint()
+        return mcp_types.ListToolsResult(tools=listing)
+
+    async def start_call(
+        ctx: ServerRequestContext[Any, Any], params: mcp_types.CallToolRequestParams
+    ) -> mcp_types.CallToolResult | tuple[TaskStore, CallHandle, TaskGroup]:
+        tool = by_name.get(params.name)
+        if tool is None:
+            await anyio.lowlevel.checkpoint()
+            return _error_result(
+                f"unknown tool `{params.name}`; available: {', '.join(sorted(by_name))}"
+            )
+        sessions: _Sessions = ctx.lifespan_context
+        executor = await sessions.executor(_session_key(ctx))
+        item = FunctionCall(
+            call_id=sessions.new_call_id(),
+            name=params.name,
+            arguments=json.dumps(params.arguments or {}),
+        )
+        try:
+            handle = await executor.start(tool, item)
+        except CallRefusedError as refused:
+            output = refused.result.output
+            return mcp_types.CallToolResult(
+                content=[mcp_types.TextContent(type="text", text=output.output)],
+                is_error=output.is_error,
+            )
+        return sessions.tasks, handle, sessions.task_group
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any, Any], params: mcp_types.CallToolRequestParams
+    ) -> mcp_types.CallToolResult:
+        started = await start_call(ctx, params)
+        if isinstance(started, mcp_types.CallToolResult):
+            return started
+        sessions: _Sessions = ctx.lifespan_context
+        return await _follow(ctx, started[1], sessions.close_timeout)
+
+    server_class = _TaskServer if tasks else Server
+    server: Server[Any] = server_class(
+        name,
+        version=version,
+        instructions=instructions,
+        lifespan=lifespan,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+    if tasks:
+        server.middleware.append(TaskCalls(start_call))
+        add_task_methods(server)
+    return server
+
+
+@final
+class _TaskServer(Server[Any]):
+    """The SDK's server, advertising task-augmented ``tools/call`` (2025-11-25)."""
+
+    def get_capabilities(self, *args: Any, **kwargs: Any) -> mcp_types.ServerCapabilities:
+        capabilities = super().get_capabilities(*args, **kwargs)
+        return capabilities.model_copy(update={"tasks": TASK_CAPABILITY})
+
+
+async def _follow(
+    ctx: ServerRequestContext[Any, Any], handle: CallHandle, close_timeout: float
+) -> mcp_types.CallToolResult:
+    """Send the call's updates as progress, then return its result; cancel it if we stop."""
+    try:
+        await handle.answer()
+        if handle.non_blocking:  # a call that ended without an update has nothing to send
+            count = 0
+            async for update in handle.updates():
+                count += 1
+                await ctx.session.report_progress(count, None, update.message)
+        result = await handle.result()
+    finally:
+        if handle.outcome is None:  # we stop following: the client cancelled or is gone
+            cancel_for_client(handle, "the client abandoned the request")
+            with anyio.move_on_after(close_timeout, shield=True):
+                await handle.result()
+    return call_tool_result(result)
+
+
+def _error_result(text: str) -> mcp_types.CallToolResult:
+    return mcp_types.CallToolResult(
+        content=[mcp_types.TextContent(type="text", text=text)], is_error=True
+    )
+
+
+async def serve_mcp(
+    tools: Sequence[ToolsetItem],
+    *,
+    transport: Literal["stdio", "http"] = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    path: str = "/mcp",
+    name: str = "anyio_tools",
+    tool_handling: ToolHandlingOptions | Mapping[str, Any] | None = None,
+) -> None:
+    """Serve ``tools`` over MCP until cancelled (or, on stdio, until the client leaves).
+
+    ``stdio`` serves the process's stdin and stdout (on asyncio or trio). ``http`` serves
+    streamable HTTP at ``http://host:port/path`` with uvicorn (asyncio only).
+
+    Args:
+        tools: Tools and toolsets to serve.
+        transport: ``"stdio"`` or ``"http"``.
+        host: The address to listen on (``http``).
+        port: The port to listen on (``http``).
+        path: The endpoint's path (``http``).
+        name: The server's name.
+        tool_handling: Options (templates) for the executors.
+
+    Raises:
+        ValueError: An unknown transport.
+    """
+    server = build_mcp_server(tools, name=name, tool_handling=tool_handling)
+    if transport == "stdio":
+        async with stdio_server() as (read, write):
+            await server.run(read, write, server.create_initialization_options())
+        return
+    if transport != "http":
+        raise ValueError(f"transport must be 'stdio' or 'http', got {transport!r}")
+    import uvicorn  # an optional server: only this transport needs it
+
+    app = server.streamable_http_app(streamable_http_path=path, host=host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    await uvicorn.Server(config).serve()
