@@ -1,4 +1,4 @@
-"""Command line entry point: ``python -m anyio_tools demo [--backend asyncio|trio]``."""
+"""Command line entry point: ``python -m anyio_tools demo [--backend asyncio|trio] [--llm ...]``."""
 
 from __future__ import annotations
 
@@ -18,10 +18,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="run the demonstration conversation")
     demo.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     demo.add_argument("--speed", type=float, default=1.0, help="time scale (2 = twice as fast)")
+    demo.add_argument(
+        "--llm",
+        choices=("scripted", "openai"),
+        default="scripted",
+        help="the scripted LLM, or an OpenAI-compatible server (needs anyio_tools[openai])",
+    )
+    demo.add_argument("--model", help="model name for --llm openai (default: $OPENAI_MODEL)")
+    demo.add_argument("--base-url", help="server URL for --llm openai (default: $OPENAI_BASE_URL)")
     args = parser.parse_args(argv)
     if not args.speed > 0:
         parser.error(f"--speed must be > 0, got {args.speed}")
-    return run_demo(backend=args.backend, out=sys.stdout, speed=args.speed)
+    return run_demo(
+        backend=args.backend,
+        out=sys.stdout,
+        speed=args.speed,
+        llm=args.llm,
+        model=args.model,
+        base_url=args.base_url,
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,86 @@
+"""What every provider LLM shares: owning its client, reading a stream safely (issue #13)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from types import TracebackType
+from typing import Any, Final
+
+import anyio
+
+from anyio_tools.runtime import LLMChunk, ToolCallRequest
+
+from ._errors import MalformedToolCallError
+
+__all__ = ["ClientOwner", "checked_call", "guarded"]
+
+_CLOSE_TIMEOUT: Final = 5.0
+
+
+class ClientOwner:
+    """Closes the client at `aclose()` when the LLM built it (a given client stays open)."""
+
+    client: Any
+    _owns_client: bool
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this LLM built it; a client you passed in stays open.
+
+        Blocks until the connections are closed.
+        """
+        if self._owns_client:
+            await self.client.close()
+        else:
+            await anyio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def checked_call(provider: str, call_id: str, name: str, arguments: str) -> ToolCallRequest:
+    """Return the call, its empty arguments made ``{}``, or raise `MalformedToolCallError`."""
+    if not arguments.strip():
+        return ToolCallRequest(call_id, name, "{}")
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise MalformedToolCallError(
+            provider=provider, name=name, call_id=call_id, arguments=arguments
+        )
+    return ToolCallRequest(call_id, name, arguments)
+
+
+async def guarded(
+    open_stream: Callable[[], Any],
+    read: Callable[[Any], AsyncIterator[LLMChunk]],
+    translated: Callable[[Exception], Exception],
+) -> AsyncGenerator[LLMChunk, None]:
+    """Open a client stream, yield what ``read`` makes of it, close it, translate errors."""
+    try:
+        stream = await open_stream()
+    except Exception as exc:
+        raise translated(exc) from exc
+    try:
+        chunks = read(stream)
+        while True:
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except Exception as exc:
+                raise translated(exc) from exc
+            yield chunk
+    finally:
+        with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+            await stream.close()
