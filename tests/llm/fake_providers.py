@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import attrs
 
+from anyio_tools.anthropic import CONTINUE_TEXT
+
 from . import validators
 from .fake_http import Received, Reply
 
@@ -33,7 +35,7 @@ class View:
     """A valid request, provider-neutral: enough for a script to decide what to say."""
 
     system: str
-    last_role: str  # "user" or "tool": what the request ends with
+    last_role: str  # "user", "assistant" or "tool": what the conversation ends with
     last_user_text: str | None
     outputs: tuple[tuple[str, str], ...]  # (tool name, output) answering the last step
     call_names: tuple[tuple[str, str], ...]  # (call id, name) of every call in the history
@@ -82,9 +84,10 @@ def _view_responses(body: dict[str, Any]) -> View:
         [body.get("instructions", "")]
         + [i["content"] for i in items if i.get("type") == "message" and i["role"] == "system"]
     )
+    last = items[-1] if items else {"role": "user"}
     return View(
         system=system,
-        last_role="tool" if outputs else "user",
+        last_role="tool" if outputs else last.get("role", "assistant"),
         last_user_text=users[-1] if users else None,
         outputs=tuple(outputs),
         call_names=tuple(names.items()),
@@ -112,10 +115,14 @@ def _view_anthropic(body: dict[str, Any]) -> View:
         (names[b["tool_use_id"]], b.get("content", "")) for b in last if b["type"] == "tool_result"
     )
     ends_with_text = last[-1]["type"] == "text"
+    if ends_with_text and last[-1]["text"] == CONTINUE_TEXT:
+        last_role = "assistant"
+    else:
+        last_role = "user" if ends_with_text or not outputs else "tool"
     choice = body.get("tool_choice")
     return View(
         system=body.get("system", ""),
-        last_role="user" if ends_with_text or not outputs else "tool",
+        last_role=last_role,
         last_user_text=users[-1] if users else None,
         outputs=outputs,
         call_names=tuple(names.items()),

@@ -9,6 +9,7 @@ Real time (see conftest), the story sped up 10 times: about a second and a half 
 from __future__ import annotations
 
 import io
+import re
 
 import anyio
 import pytest
@@ -38,6 +39,8 @@ def demo_script(view: View) -> Turn | str:
         if name == CANCEL_TOOL_NAME:
             return "Done, I stopped the hotel search."
         return "I'm on it; this takes a moment."
+    if view.last_role != "user":
+        return "Anything else?"
     said = (view.last_user_text or "").lower()
     if "cancel" in said:
         hotel = [call_id for call_id, name in view.call_names if name == "search_hotels"]
@@ -67,12 +70,16 @@ async def test_demo_story_through_adapter(kind: Kind) -> None:
             counts = await _story(out, 10.0, llm)
     text = out.getvalue()
     assert provider.violations == [], text
-    assert counts["calls"] == 5, text
+    # Real time: whether "book it again" meets the first booking still running depends on the
+    # machine's speed, so the counts that depend on it are bounds.
+    assert counts["calls"] >= 5, text
     assert counts["handoffs"] == 2
     assert counts["replies"] >= 2
-    assert "call_" in text or "toolu_" in text
-    assert "ended cancelled" in text
+    assert "_update_1: found 3 flights" in text  # UPD-7
+    assert re.search(r"one reply for [^\n]*_final", text)  # EXE-9, a deferred reply
+    assert "ended cancelled" in text  # CAN-4
     assert "agent: Good news from the booking desk" in text
+    assert "=> handoff booker -> support" in text
     # Deferred replies were generated with tool choice "none" (EXE-1).
     assert any(body.get("tool_choice") in ("none", {"type": "none"}) for body in provider.received)
     assert len(provider.received) >= 10
