@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Final, final
 
 import anthropic
@@ -10,7 +10,7 @@ import anthropic
 from anyio_tools.runtime import LLMChunk, LLMRequest, TextDelta
 
 from ._anthropic_convert import anthropic_request
-from ._base import ClientOwner, checked_call, guarded
+from ._base import ClientOwner, checked_call, events, guarded
 from ._errors import ProviderError
 from ._translate import translate
 
@@ -96,23 +96,24 @@ class AnthropicLLM(ClientOwner):
         return guarded(lambda: self.client.messages.create(**body), _read, _translated)
 
 
-async def _read(stream: Any) -> AsyncIterator[LLMChunk]:
+async def _read(stream: Any) -> AsyncGenerator[LLMChunk, None]:
     calls: dict[int, list[str]] = {}  # block index -> [id, name, partial json]
-    async for event in stream:
-        kind = event.type
-        if kind == "content_block_start":
-            block = event.content_block
-            if block.type == "tool_use":
-                calls[event.index] = [block.id, block.name, ""]
-        elif kind == "content_block_delta":
-            delta = event.delta
-            if delta.type == "text_delta":
-                if delta.text:
-                    yield TextDelta(delta.text)
-            elif delta.type == "input_json_delta" and event.index in calls:
-                calls[event.index][2] += delta.partial_json
-        elif kind == "content_block_stop" and event.index in calls:
-            call_id, name, arguments = calls.pop(event.index)
-            yield checked_call(_PROVIDER, call_id, name, arguments)
+    async with events(stream) as iterator:
+        async for event in iterator:
+            kind = event.type
+            if kind == "content_block_start":
+                block = event.content_block
+                if block.type == "tool_use":
+                    calls[event.index] = [block.id, block.name, ""]
+            elif kind == "content_block_delta":
+                delta = event.delta
+                if delta.type == "text_delta":
+                    if delta.text:
+                        yield TextDelta(delta.text)
+                elif delta.type == "input_json_delta" and event.index in calls:
+                    calls[event.index][2] += delta.partial_json
+            elif kind == "content_block_stop" and event.index in calls:
+                call_id, name, arguments = calls.pop(event.index)
+                yield checked_call(_PROVIDER, call_id, name, arguments)
     if calls:
         raise ProviderError("the stream ended inside a tool call", provider=_PROVIDER)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Final
 
@@ -13,7 +14,7 @@ from anyio_tools.runtime import LLMChunk, ToolCallRequest
 
 from ._errors import MalformedToolCallError
 
-__all__ = ["ClientOwner", "checked_call", "guarded"]
+__all__ = ["ClientOwner", "checked_call", "events", "guarded"]
 
 _CLOSE_TIMEOUT: Final = 5.0
 
@@ -63,7 +64,7 @@ def checked_call(provider: str, call_id: str, name: str, arguments: str) -> Tool
 
 async def guarded(
     open_stream: Callable[[], Any],
-    read: Callable[[Any], AsyncIterator[LLMChunk]],
+    read: Callable[[Any], AsyncGenerator[LLMChunk, None]],
     translated: Callable[[Exception], Exception],
 ) -> AsyncGenerator[LLMChunk, None]:
     """Open a client stream, yield what ``read`` makes of it, close it, translate errors."""
@@ -72,15 +73,26 @@ async def guarded(
     except Exception as exc:
         raise translated(exc) from exc
     try:
-        chunks = read(stream)
-        while True:
-            try:
-                chunk = await anext(chunks)
-            except StopAsyncIteration:
-                break
-            except Exception as exc:
-                raise translated(exc) from exc
-            yield chunk
+        # aclosing: a generation the consumer stops early must not leave the reader (and the
+        # client's own generators under it) to the garbage collector.
+        async with aclosing(read(stream)) as chunks:
+            while True:
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except Exception as exc:
+                    raise translated(exc) from exc
+                yield chunk
     finally:
         with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
             await stream.close()
+
+
+def events(stream: Any) -> Any:
+    """Iterate a client stream in an ``async with aclosing(...)`` block.
+
+    The clients' ``AsyncStream.__aiter__`` is an async generator; leaving it by an exception
+    (a malformed call) must close it at once rather than at garbage collection.
+    """
+    return aclosing(aiter(stream))

@@ -7,14 +7,14 @@ objects (`MalformedToolCallError` otherwise). Client errors become `ProviderErro
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, Final, final
 
 import openai
 
 from anyio_tools.runtime import LLMChunk, LLMRequest, TextDelta
 
-from ._base import ClientOwner, checked_call, guarded
+from ._base import ClientOwner, checked_call, events, guarded
 from ._errors import ProviderError
 from ._openai_convert import chat_request, responses_request
 from ._translate import translate
@@ -104,26 +104,27 @@ class OpenAIChatLLM(ClientOwner):
         return guarded(lambda: self.client.chat.completions.create(**body), _read_chat, _translated)
 
 
-async def _read_chat(stream: Any) -> AsyncIterator[LLMChunk]:
+async def _read_chat(stream: Any) -> AsyncGenerator[LLMChunk, None]:
     calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
-    async for chunk in stream:
-        for choice in chunk.choices or ():
-            delta = choice.delta
-            if delta is None:
-                continue
-            if delta.content:
-                yield TextDelta(delta.content)
-            for part in delta.tool_calls or ():
-                index = part.index if part.index is not None else len(calls)
-                entry = calls.setdefault(index, ["", "", ""])
-                if part.id:
-                    entry[0] = part.id
-                function = part.function
-                if function is not None:
-                    if function.name:
-                        entry[1] += function.name
-                    if function.arguments:
-                        entry[2] += function.arguments
+    async with events(stream) as iterator:
+        async for chunk in iterator:
+            for choice in chunk.choices or ():
+                delta = choice.delta
+                if delta is None:
+                    continue
+                if delta.content:
+                    yield TextDelta(delta.content)
+                for part in delta.tool_calls or ():
+                    index = part.index if part.index is not None else len(calls)
+                    entry = calls.setdefault(index, ["", "", ""])
+                    if part.id:
+                        entry[0] = part.id
+                    function = part.function
+                    if function is not None:
+                        if function.name:
+                            entry[1] += function.name
+                        if function.arguments:
+                            entry[2] += function.arguments
     for index in sorted(calls):
         call_id, name, arguments = calls[index]
         if not call_id or not name:
@@ -196,19 +197,20 @@ class OpenAIResponsesLLM(ClientOwner):
         return guarded(lambda: self.client.responses.create(**body), _read_responses, _translated)
 
 
-async def _read_responses(stream: Any) -> AsyncIterator[LLMChunk]:
-    async for event in stream:
-        kind = event.type
-        if kind == "response.output_text.delta":
-            if event.delta:
-                yield TextDelta(event.delta)
-        elif kind == "response.output_item.done":
-            item = event.item
-            if item.type == "function_call":
-                yield checked_call(_PROVIDER, item.call_id, item.name, item.arguments or "")
-        elif kind == "response.failed":
-            error = getattr(event.response, "error", None)
-            message = getattr(error, "message", None) or "the response failed"
-            raise ProviderError(message, provider=_PROVIDER, retryable=True)
-        elif kind == "error":
-            raise ProviderError(event.message or "error event", provider=_PROVIDER)
+async def _read_responses(stream: Any) -> AsyncGenerator[LLMChunk, None]:
+    async with events(stream) as iterator:
+        async for event in iterator:
+            kind = event.type
+            if kind == "response.output_text.delta":
+                if event.delta:
+                    yield TextDelta(event.delta)
+            elif kind == "response.output_item.done":
+                item = event.item
+                if item.type == "function_call":
+                    yield checked_call(_PROVIDER, item.call_id, item.name, item.arguments or "")
+            elif kind == "response.failed":
+                error = getattr(event.response, "error", None)
+                message = getattr(error, "message", None) or "the response failed"
+                raise ProviderError(message, provider=_PROVIDER, retryable=True)
+            elif kind == "error":
+                raise ProviderError(event.message or "error event", provider=_PROVIDER)
