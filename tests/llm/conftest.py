@@ -27,7 +27,7 @@ KINDS: tuple[Kind, ...] = ("chat", "responses", "anthropic")
 # such generators itself (finalize_in_trio_context) and then warns; the HTTP response was
 # already drained and is closed by the adapter, so nothing leaks. Only these library
 # generators are exempted, only in these tests.
-_LIBRARY_GC_WARNING = (
+LIBRARY_GC_WARNING = (
     r"ignore:Async generator '(openai\._streaming|httpx2\._models|httpcore2\._async)\."
     r".*garbage collected:ResourceWarning"
 )
@@ -37,7 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Apply the library warning exemption above to the tests of this folder."""
     for item in items:
         if "tests/llm/" in item.nodeid:
-            item.add_marker(pytest.mark.filterwarnings(_LIBRARY_GC_WARNING))
+            item.add_marker(pytest.mark.filterwarnings(LIBRARY_GC_WARNING))
 
 
 @pytest.fixture(params=["asyncio", "trio"])
