@@ -54,6 +54,11 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
         "sessions.turns_per_s",
         "sessions.bytes_per_session",
     }
+    expected |= {  # row 8 (issue #13)
+        f"convert.{name}.history_{size}_us"
+        for name in ("chat", "responses", "anthropic")
+        for size in (10, 1_000, 10_000)
+    }
     assert set(figures) == expected
     for key, stats in figures.items():
         assert math.isfinite(stats["median"]), key
