@@ -133,13 +133,23 @@ def anthropic_system(
     return "\n\n".join(parts)
 
 
-def anthropic_tools(tools: Sequence[Tool]) -> list[dict[str, Any]]:
-    """Convert tools to Anthropic ``tools`` (name, description, ``input_schema``)."""
-    return [anthropic_tool(tool) for tool in tool_list(tools)]
+def anthropic_tools(tools: Sequence[Tool], *, strict: bool = False) -> list[dict[str, Any]]:
+    """Convert tools to Anthropic ``tools`` (name, description, ``input_schema``).
+
+    Args:
+        tools: The tools.
+        strict: Mark tools ``strict`` (Anthropic then guarantees inputs that match the schema,
+            on the models that support it), with the strict variant of their schema.
+    """
+    return [anthropic_tool(tool, strict=strict) for tool in tool_list(tools)]
 
 
-def anthropic_request(request: LLMRequest) -> dict[str, Any]:
+def anthropic_request(request: LLMRequest, *, strict: bool = False) -> dict[str, Any]:
     """Build the body of a Messages API request (without ``model``, ``max_tokens``, ``stream``).
+
+    Args:
+        request: What the runtime asks the LLM.
+        strict: Ask for strict tool inputs (see `anthropic_tools`).
 
     Returns:
         ``messages``, ``system`` when there is any, and ``tools`` with ``tool_choice`` (``none``,
@@ -156,6 +166,6 @@ def anthropic_request(request: LLMRequest) -> dict[str, Any]:
     if system:
         body["system"] = system
     if request.tools:
-        body["tools"] = anthropic_tools(request.tools)
+        body["tools"] = anthropic_tools(request.tools, strict=strict)
         body["tool_choice"] = {"type": _TOOL_CHOICE[request.tool_choice]}
     return body

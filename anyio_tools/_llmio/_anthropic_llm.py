@@ -40,6 +40,7 @@ class AnthropicLLM(ClientOwner):
         base_url: The server's base URL.
         timeout: Seconds before the client gives up on a request.
         max_retries: How often the client retries a failed request itself.
+        strict: Mark tools strict (schema-guaranteed inputs, on the models that support it).
         extra_body: More fields for every request (``temperature``, ``thinking`` ...).
 
     Use it as an async context manager, or call `aclose()`, to close the client it built.
@@ -58,6 +59,7 @@ class AnthropicLLM(ClientOwner):
         base_url: str | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        strict: bool = False,
         extra_body: Mapping[str, Any] | None = None,
     ) -> None:
         if max_tokens < 1:
@@ -73,6 +75,7 @@ class AnthropicLLM(ClientOwner):
                 options["max_retries"] = max_retries
             client = anthropic.AsyncAnthropic(**options)
         self.client = client
+        self._strict = strict
         self._extra = dict(extra_body or {})
 
     def request_body(self, request: LLMRequest) -> dict[str, Any]:
@@ -81,7 +84,7 @@ class AnthropicLLM(ClientOwner):
             "model": self.model,
             "max_tokens": self.max_tokens,
             **self._extra,
-            **anthropic_request(request),
+            **anthropic_request(request, strict=self._strict),
         }
         body["stream"] = True
         return body

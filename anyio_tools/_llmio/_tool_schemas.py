@@ -56,15 +56,18 @@ def openai_responses_tool(tool: Tool, *, strict: bool = True) -> dict[str, Any]:
     return result
 
 
-def anthropic_tool(tool: Tool) -> dict[str, Any]:
-    """Describe a tool for Anthropic's Messages API: name, description, ``input_schema``."""
-    function = tool.schema()
+def anthropic_tool(tool: Tool, *, strict: bool = False) -> dict[str, Any]:
+    """Describe a tool for Anthropic's Messages API: name, description, ``input_schema``, and
+    ``strict`` (the same strict schema as OpenAI's) when asked and the schema allows it."""
+    function = _function(tool, strict)
     result: dict[str, Any] = {"name": function["name"]}
     if "description" in function:
         result["description"] = function["description"]
-    parameters = dict(function["parameters"])  # type: ignore[arg-type]
+    parameters = dict(function["parameters"])
     parameters.setdefault("type", "object")
     result["input_schema"] = parameters
+    if function.get("strict"):
+        result["strict"] = True
     return result
 
 

@@ -22,6 +22,8 @@ def provider_violations(request: LLMRequest) -> list[str]:
         errors += [f"chat: {e}" for e in validators.openai_chat(chat)]
         responses = {"model": "m", "stream": True, **responses_request(variant)}
         errors += [f"responses: {e}" for e in validators.openai_responses(responses)]
-        anthropic = {"model": "m", "max_tokens": 16, "stream": True, **anthropic_request(variant)}
-        errors += [f"anthropic: {e}" for e in validators.anthropic_messages(anthropic)]
+        for strict in (False, True):
+            body = anthropic_request(variant, strict=strict)
+            anthropic = {"model": "m", "max_tokens": 16, "stream": True, **body}
+            errors += [f"anthropic: {e}" for e in validators.anthropic_messages(anthropic)]
     return errors

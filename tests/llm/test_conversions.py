@@ -301,6 +301,10 @@ def test_tool_schemas_are_strict_where_supported() -> None:
     (anthropic,) = anthropic_tools([book])
     assert anthropic["input_schema"]["type"] == "object"
     assert anthropic["input_schema"]["required"] == ["origin"]
+    assert "strict" not in anthropic
+    (strict,) = anthropic_tools([book], strict=True)
+    assert strict["strict"] is True
+    assert strict["input_schema"]["required"] == ["origin", "seats"]
     assert chat_tools([book], strict=False)[0]["function"].get("strict") is None
     assert json.dumps(chat)  # plain JSON
 

@@ -317,6 +317,8 @@ def anthropic_messages(body: dict[str, Any]) -> list[str]:
         schema = tool.get("input_schema")
         if not isinstance(schema, dict) or schema.get("type") != "object":
             errors.append(f"tools.{index}.input_schema: must be a JSON schema of type object")
+        elif tool.get("strict"):
+            errors.extend(_strict_ok(schema, f"tools.{index}.input_schema"))
     errors.extend(_unique_names([t.get("name") for t in tools]))
     choice = body.get("tool_choice")
     if choice is not None:
