@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import anthropic
 
-from anyio_tools.runtime import LLMChunk, LLMRequest, TextDelta
+from anyio_tools.runtime import LLM, LLMChunk, LLMRequest, TextDelta
 
 from ._anthropic_convert import anthropic_request
 from ._base import ClientOwner, checked_call, events, guarded
@@ -120,3 +120,9 @@ async def _read(stream: Any) -> AsyncGenerator[LLMChunk, None]:
                 yield checked_call(_PROVIDER, call_id, name, arguments)
     if calls:
         raise ProviderError("the stream ended inside a tool call", provider=_PROVIDER)
+
+
+if TYPE_CHECKING:  # mypy proves the adapter is an LLM
+
+    def _is_llm(llm: AnthropicLLM) -> LLM:
+        return llm

@@ -8,11 +8,11 @@ objects (`MalformedToolCallError` otherwise). Client errors become `ProviderErro
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 import openai
 
-from anyio_tools.runtime import LLMChunk, LLMRequest, TextDelta
+from anyio_tools.runtime import LLM, LLMChunk, LLMRequest, TextDelta
 
 from ._base import ClientOwner, checked_call, events, guarded
 from ._errors import ProviderError
@@ -214,3 +214,9 @@ async def _read_responses(stream: Any) -> AsyncGenerator[LLMChunk, None]:
                 raise ProviderError(message, provider=_PROVIDER, retryable=True)
             elif kind == "error":
                 raise ProviderError(event.message or "error event", provider=_PROVIDER)
+
+
+if TYPE_CHECKING:  # mypy proves both adapters are LLMs
+
+    def _is_llm(chat: OpenAIChatLLM, responses: OpenAIResponsesLLM) -> tuple[LLM, LLM]:
+        return chat, responses

@@ -20,15 +20,19 @@ from .fake_providers import Kind
 
 KINDS: tuple[Kind, ...] = ("chat", "responses", "anthropic")
 
-# openai's AsyncStream.__stream__ (openai/_streaming.py) leaves the loop over its inner
-# generator `_iter_events()` with `break` when it reads "data: [DONE]", without closing it; the
-# chain below it (SSEDecoder.aiter_bytes, httpx2 Response.aiter_bytes, httpcore2
-# PoolByteStream.__aiter__) is then garbage collected unexhausted. Trio's asyncgen hook closes
-# such generators itself (finalize_in_trio_context) and then warns; the HTTP response was
-# already drained and is closed by the adapter, so nothing leaks. Only these library
-# generators are exempted, only in these tests.
+# The clients' AsyncStream reads the response through a chain of async generators, each
+# iterating the next with a plain `async for` (openai/_streaming.py, anthropic/_streaming.py:
+# __aiter__ -> __stream__ -> _iter_events -> SSEDecoder.aiter_bytes -> _aiter_chunks -> httpx2
+# Response.aiter_bytes -> BoundAsyncStream.__aiter__ -> AsyncResponseStream.__aiter__ ->
+# httpcore2 PoolByteStream.__aiter__). When reading stops before the
+# end (openai's __stream__ leaves its loop with `break` at "data: [DONE]"; an interrupted
+# generation stops reading), only the outermost generator can be closed from outside, and the
+# inner ones are garbage collected unexhausted. Trio's asyncgen hook closes them itself
+# (finalize_in_trio_context) and then warns. The adapter closes what it can reach (the
+# outermost generator, with aclosing) and the HTTP response (AsyncStream.close(), shielded),
+# so nothing leaks. Only these library generators are exempted, and only in these tests.
 LIBRARY_GC_WARNING = (
-    r"ignore:Async generator '(openai\._streaming|httpx2\._models|httpcore2\._async)\."
+    r"ignore:Async generator '(openai\._streaming|anthropic\._streaming|httpx2|httpcore2)\."
     r".*garbage collected:ResourceWarning"
 )
 

@@ -30,7 +30,8 @@ class Reply:
             is not a str is JSON-encoded.
         raw: Bytes sent as the whole body, after the headers (to break the protocol).
         headers: More headers.
-        stall: Keep the connection open without sending the body (for timeout tests).
+        stall: After the body sent so far, keep the connection open, sending nothing more (for
+            timeout and cancellation tests).
     """
 
     status: int = 200
@@ -92,9 +93,10 @@ async def _handle(stream: anyio.abc.ByteStream, handler: Handler) -> None:
         if reply.events is None and reply.raw is None:
             lines.append(f"content-length: {len(payload)}")
         await stream.send(("\r\n".join(lines) + "\r\n\r\n").encode())
+        if payload:
+            await stream.send(payload)
         if reply.stall:
             await anyio.sleep_forever()
-        await stream.send(payload)
 
 
 @asynccontextmanager

@@ -303,6 +303,11 @@ _EVENTS = {"chat": _chat_events, "responses": _responses_events, "anthropic": _a
 _PATHS = {"chat": "/chat/completions", "responses": "/responses", "anthropic": "/v1/messages"}
 
 
+def turn_events(kind: Kind, turn: Turn) -> list[tuple[str | None, Any]]:
+    """The server-sent events that stream ``turn`` in ``kind``'s format."""
+    return _EVENTS[kind](turn, lambda: "call_x")
+
+
 def error_reply(kind: Kind, status: int, message: str, **headers: str) -> Reply:
     """An HTTP error in the provider's shape."""
     if kind == "anthropic":

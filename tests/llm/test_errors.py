@@ -8,6 +8,7 @@ asyncio and trio, in real time (see conftest). A session reports the error as a
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import Any
 
 import anyio
@@ -23,11 +24,18 @@ from anyio_tools.providers import (
     ProviderTimeoutError,
     RateLimitError,
 )
-from anyio_tools.runtime import Agent, AgentSession, LLMRequest, SessionError, TextOutput
+from anyio_tools.runtime import (
+    Agent,
+    AgentSession,
+    LLMRequest,
+    SessionError,
+    TextDelta,
+    TextOutput,
+)
 
 from .conftest import KINDS, make_llm
 from .fake_http import Reply, serve
-from .fake_providers import FakeProvider, Kind, Turn, View, error_reply
+from .fake_providers import FakeProvider, Kind, Turn, View, error_reply, turn_events
 
 
 @function_tool
@@ -160,10 +168,19 @@ async def test_error_event_inside_the_stream(kind: Kind) -> None:
     assert "overloaded" in str(error)
 
 
+def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    while exc is not None:
+        if isinstance(exc, kind):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 @pytest.mark.parametrize("kind", KINDS)
 async def test_session_reports_the_error_and_the_next_turn_works(kind: Kind) -> None:
-    """The failed turn emits SessionError("llm", ProviderError) and ends (no hang); the next
-    user turn is answered, and the failed turn's user message is still in the history."""
+    """The failed turn emits SessionError("llm", ProviderError) (or, with a runtime whose
+    run() raises the LLM's failure, raises an error caused by it) and ends without a hang; the
+    next user turn is answered; the failed turn's user message stays in the history."""
     failures = [error_reply(kind, 429, "slow down")]
 
     def script(view: View) -> Reply | str:
@@ -179,9 +196,13 @@ async def test_session_reports_the_error_and_the_next_turn_works(kind: Kind) -> 
             session.on(SessionError, errors.append)
             async with session:
                 await session.start(Agent(instructions="Be brief.", tools=[weather]))
-                await session.run(user_input="first")
-                assert [type(e.error) for e in errors] == [RateLimitError]
-                assert errors[0].source == "llm"
+                try:
+                    await session.run(user_input="first")
+                except Exception as exc:  # a runtime whose run() raises the LLM's failure
+                    assert _caused_by(exc, RateLimitError), exc  # noqa: PT017
+                else:
+                    assert [type(e.error) for e in errors] == [RateLimitError]
+                    assert errors[0].source == "llm"
                 await session.run(user_input="second")
                 said = [
                     item.content
@@ -189,4 +210,23 @@ async def test_session_reports_the_error_and_the_next_turn_works(kind: Kind) -> 
                     if getattr(item, "role", None) in ("user", "assistant")
                 ]
     assert said == ["first", "second", "answer to second"]
+    assert provider.violations == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_cancelled_generation_closes_the_response(kind: Kind) -> None:
+    """A consumer that stops reading mid-stream (an interruption) closes the HTTP response
+    at once, even while the server keeps the stream open; nothing is left to the GC."""
+    events = turn_events(kind, Turn("hello there, how are you"))
+    reply = Reply(events=events[:4], stall=True)  # the first words, then nothing, never closed
+    provider = FakeProvider(kind, lambda view: reply)
+    with anyio.fail_after(10):
+        async with (
+            serve(provider) as url,
+            make_llm(kind, url) as llm,
+            aclosing(llm.stream(_request())) as stream,
+        ):
+            async for chunk in stream:
+                assert isinstance(chunk, TextDelta)
+                break
     assert provider.violations == []
