@@ -18,13 +18,16 @@ the clock puts them, and a call's answer may come many items after its call. Pro
   reached in the walk: what follows that answer (the next step's text) came after it;
 - outputs that no call takes and `AgentHandoff` markers are dropped;
 - a ``call_id`` used by an earlier call (a rejected duplicate, EXE-5d) gets a ``_dup<n>`` suffix,
-  because providers require unique ids; arguments that are not a JSON object become ``{}``.
+  because providers require unique ids; an id longer than `MAX_ID_LENGTH` (OpenAI's limit,
+  which a derived id such as ``toolu_...update_100`` can pass) keeps its first characters and
+  ends with a hash of the whole; arguments that are not a JSON object become ``{}``.
 
 The walk is linear in the number of items.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -40,7 +43,18 @@ from anyio_tools._chat import (
     FunctionCallOutput,
 )
 
-__all__ = ["PENDING_TEXT", "AnsweredCall", "AssistantStep", "Block", "Said", "plan"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "PENDING_TEXT",
+    "AnsweredCall",
+    "AssistantStep",
+    "Block",
+    "Said",
+    "plan",
+]
+
+MAX_ID_LENGTH: Final = 40
+"""The longest call id sent (Chat Completions rejects longer ``tool_calls`` ids)."""
 
 PENDING_TEXT: Final = "This call has no result yet."
 """The answer given to a call that has no output in the context."""
@@ -80,6 +94,13 @@ class AssistantStep:
 Block: TypeAlias = Said | AssistantStep
 
 
+def _short_id(call_id: str) -> str:
+    if len(call_id) <= MAX_ID_LENGTH:
+        return call_id
+    digest = hashlib.sha1(call_id.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{call_id[: MAX_ID_LENGTH - 9]}_{digest}"
+
+
 def _arguments(text: str) -> tuple[str, dict[str, Any]]:
     try:
         value = json.loads(text) if text.strip() else {}
@@ -113,7 +134,7 @@ class _Builder:
         output = queue.popleft() if queue else None
         count = self.used.get(item.call_id, 0)
         self.used[item.call_id] = count + 1
-        call_id = item.call_id if count == 0 else f"{item.call_id}_dup{count}"
+        call_id = _short_id(item.call_id if count == 0 else f"{item.call_id}_dup{count}")
         arguments, parsed = _arguments(item.arguments)
         if output is None:
             answered = AnsweredCall(call_id, item.name, arguments, parsed, PENDING_TEXT, False)

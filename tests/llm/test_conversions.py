@@ -317,3 +317,25 @@ def test_tool_choice(choice: str) -> None:
     assert responses_request(request)["tool_choice"] == choice
     expected = {"auto": "auto", "none": "none", "required": "any"}[choice]
     assert anthropic_request(request)["tool_choice"] == {"type": expected}
+
+
+def test_long_derived_ids_are_shortened_consistently() -> None:
+    """CON-8: "<30-character id>_update_100" is 41 characters, past Chat Completions' 40; it is
+    shortened the same way in the call and its answer, and stays unique."""
+    base = "toolu_01" + "x" * 22
+    ctx = _ctx(
+        _user("go"),
+        _call(base),
+        _out(base),
+        _call(f"{base}_update_100"),
+        _out(f"{base}_update_100", "progress"),
+        _call(f"{base}_update_101"),
+        _out(f"{base}_update_101", "more"),
+    )
+    assert provider_violations(_request(ctx)) == []
+    messages = chat_messages(ctx)
+    ids = [m["tool_call_id"] for m in messages if m["role"] == "tool"]
+    assert ids[0] == base
+    assert all(len(i) <= 40 for i in ids)
+    assert len(set(ids)) == 3
+    assert ids[1].startswith(base)

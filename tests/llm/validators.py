@@ -8,7 +8,7 @@ message must answer such a call; for the Responses API, every ``function_call`` 
 alternate starting with ``user``, ``tool_use`` blocks only in assistant messages and answered
 by ``tool_result`` blocks placed first in the very next user message, unique ids, non-empty
 text, tools defined whenever tool blocks occur, no trailing whitespace in a final assistant
-message. Tool schemas: names ``^[a-zA-Z0-9_-]{1,64}$``, unique, object parameter schemas, and
+message. Chat Completions call ids are at most 40 characters. Tool schemas: names ``^[a-zA-Z0-9_-]{1,64}$``, unique, object parameter schemas, and
 strict schemas that require every property and forbid additional ones.
 """
 
@@ -108,6 +108,13 @@ def openai_chat(body: dict[str, Any]) -> list[str]:
             ids = [call.get("id") for call in calls]
             if len(set(ids)) != len(ids) or not all(isinstance(i, str) and i for i in ids):
                 errors.append(f"{where}.tool_calls: ids must be unique non-empty strings")
+            for position, call_id in enumerate(ids):
+                if isinstance(call_id, str) and len(call_id) > 40:
+                    errors.append(
+                        f"Invalid '{where}.tool_calls[{position}].id': string too long. Expected "
+                        f"a string with maximum length 40, but got a string with length "
+                        f"{len(call_id)} instead."
+                    )
             for call in calls:
                 if call.get("type") != "function":
                     errors.append(f"{where}.tool_calls: type must be 'function'")

@@ -92,6 +92,7 @@ class Step:
     text: bool
     interrupted: bool
     delay: int
+    long_ids: bool
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ ops: st.SearchStrategy[Op] = st.one_of(
         text=st.booleans(),
         interrupted=st.booleans(),
         delay=st.integers(1, 4),
+        long_ids=st.booleans(),
     ),
     st.builds(
         Pair,
@@ -150,7 +152,11 @@ def _history(program: list[Op]) -> list[ChatItem]:
         elif isinstance(op, Step):
             made = []
             for index in range(len(op.calls)):
-                call_id = f"call_{t}_{index}"
+                # A provider's id of 30 characters, as Anthropic's are: its derived ids pass
+                # OpenAI's 40-character limit after 100 updates.
+                call_id = (
+                    f"toolu_01{t:02d}{index}{'x' * 19}" if op.long_ids else f"call_{t}_{index}"
+                )
                 call_ids.append(call_id)
                 made.append(call_id)
                 add(FunctionCall(call_id=call_id, name="book", arguments="{}"), t)
@@ -174,7 +180,7 @@ def _history(program: list[Op]) -> list[ChatItem]:
                 continue
             base = call_ids[op.pick % len(call_ids)]
             if op.kind == "update":
-                updates[base] = updates.get(base, 0) + 1
+                updates[base] = updates.get(base, 0) + 1 + op.pick * 10  # up to _update_<200+>
                 pair(f"{base}_update_{updates[base]}", "progress", t)
             elif op.kind == "final":
                 pair(f"{base}_final", "result", t)
