@@ -15,7 +15,7 @@ from ._llmio._anthropic_convert import (
     anthropic_tools,
 )
 from ._llmio._anthropic_llm import AnthropicLLM
-from ._llmio._errors import (
+from .providers import (
     MalformedToolCallError,
     ProviderConnectionError,
     ProviderError,

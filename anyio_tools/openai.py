@@ -7,14 +7,6 @@ request bodies from a chat context and tools without any network access.
 
 from __future__ import annotations
 
-from ._llmio._errors import (
-    MalformedToolCallError,
-    ProviderConnectionError,
-    ProviderError,
-    ProviderStatusError,
-    ProviderTimeoutError,
-    RateLimitError,
-)
 from ._llmio._openai_convert import (
     chat_messages,
     chat_request,
@@ -24,6 +16,14 @@ from ._llmio._openai_convert import (
     responses_tools,
 )
 from ._llmio._openai_llm import OpenAIChatLLM, OpenAIResponsesLLM
+from .providers import (
+    MalformedToolCallError,
+    ProviderConnectionError,
+    ProviderError,
+    ProviderStatusError,
+    ProviderTimeoutError,
+    RateLimitError,
+)
 
 __all__ = [
     "MalformedToolCallError",

@@ -3,6 +3,9 @@
 Both speak to any server that implements the same HTTP API (``base_url``). Text deltas are
 yielded as they arrive; tool calls when their arguments are complete, checked to be JSON
 objects (`MalformedToolCallError` otherwise). Client errors become `ProviderError`s.
+
+The official client does its I/O through httpx2 on anyio, so one client works on asyncio and
+on trio (sniffio picks the backend per call); no custom ``http_client`` is needed.
 """
 
 from __future__ import annotations
