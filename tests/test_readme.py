@@ -47,7 +47,11 @@ def _weather_model(view: View) -> Turn | str:
 
 @pytest.mark.filterwarnings(LIBRARY_GC_WARNING)
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-@pytest.mark.parametrize("source", _PROVIDER_BLOCKS, ids=lambda s: s.split("import ")[3][:30])
+@pytest.mark.parametrize(
+    "source",
+    _PROVIDER_BLOCKS,
+    ids=lambda s: "anthropic" if "anyio_tools.anthropic" in s else "openai",
+)
 def test_readme_real_model_example_runs(
     source: str, backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -29,7 +29,7 @@ from .session_scenario import session_scenario
 from .test_session_program import session_commands
 
 _SOAK = os.environ.get("HYPOTHESIS_PROFILE") == "soak"
-_SESSION_EXAMPLES = 1_000 if _SOAK else 25
+_SESSION_EXAMPLES = 1_000 if _SOAK else 50
 _HISTORY_EXAMPLES = 5_000 if _SOAK else 200
 
 
