@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.speed > 0:
         parser.error(f"--speed must be > 0, got {args.speed}")
+    base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
+    if args.llm == "openai" and not os.environ.get("OPENAI_API_KEY") and not base_url:
+        parser.error(
+            "--llm openai needs OPENAI_API_KEY, or --base-url (or OPENAI_BASE_URL) for a "
+            "local server that needs no key"
+        )
     return run_demo(
         backend=args.backend,
         out=sys.stdout,

@@ -246,7 +246,8 @@ def run_demo(
 
     With ``llm="openai"`` the turns go to an OpenAI-compatible server: ``model`` (else the
     ``OPENAI_MODEL`` environment variable, else "gpt-4o-mini") at ``base_url`` (else
-    ``OPENAI_BASE_URL``, else OpenAI's), with the key of ``OPENAI_API_KEY``.
+    ``OPENAI_BASE_URL``, else OpenAI's), with the key of ``OPENAI_API_KEY`` (a local server
+    that needs no key gets a placeholder).
     """
     print(f"anyio_tools demo on {backend} ({llm} LLM)\n", file=out)
     anyio.run(_played, out, speed, llm, model, base_url, backend=backend)
@@ -262,5 +263,6 @@ async def _played(
     from .openai import OpenAIChatLLM  # the openai extra is needed only here
 
     chosen = model or os.environ.get("OPENAI_MODEL") or "gpt-4o-mini"
-    async with OpenAIChatLLM(chosen, base_url=base_url) as real:
+    api_key = os.environ.get("OPENAI_API_KEY") or "no-key"  # the client insists on one
+    async with OpenAIChatLLM(chosen, base_url=base_url, api_key=api_key) as real:
         await _story(out, speed, real)

@@ -19,7 +19,7 @@ def test_demo_with_openai_compatible_server(
     backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The CLI's options reach the adapter; the story ends; every request was valid."""
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # a local server needs no key
     provider = FakeProvider("chat", demo_script)
     with (
         start_blocking_portal() as portal,
@@ -35,3 +35,15 @@ def test_demo_with_openai_compatible_server(
     assert "summary:" in out
     assert provider.violations == []
     assert {body["model"] for body in provider.received} == {"fake-model"}
+
+
+def test_demo_with_openai_needs_a_key_or_a_server(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without OPENAI_API_KEY and without a base URL the CLI says what is missing."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--llm", "openai"])
+    assert exited.value.code == 2
+    assert "needs OPENAI_API_KEY" in capsys.readouterr().err
