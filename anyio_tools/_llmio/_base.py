@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import anyio
 
@@ -35,7 +35,7 @@ class ClientOwner:
         else:
             await anyio.lowlevel.checkpoint()
 
-    async def __aenter__(self) -> Any:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -71,10 +71,13 @@ async def guarded(
     try:
         stream = await open_stream()
     except Exception as exc:
-        raise translated(exc) from exc
+        error = translated(exc)
+        if error is exc:
+            raise
+        raise error from exc
     try:
-        # aclosing: a generation the consumer stops early must not leave the reader (and the
-        # client's own generators under it) to the garbage collector.
+        # aclosing: a generation the consumer stops early must not leave the reader to the
+        # garbage collector (it closes the client's outermost generator in turn).
         async with aclosing(read(stream)) as chunks:
             while True:
                 try:
@@ -82,7 +85,10 @@ async def guarded(
                 except StopAsyncIteration:
                     break
                 except Exception as exc:
-                    raise translated(exc) from exc
+                    error = translated(exc)
+                    if error is exc:  # already ours (a malformed call), or not the client's
+                        raise
+                    raise error from exc
                 yield chunk
     finally:
         with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):

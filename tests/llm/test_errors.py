@@ -120,6 +120,7 @@ async def test_malformed_tool_call_arguments(kind: Kind) -> None:
     """Streamed arguments that are not a JSON object: MalformedToolCallError naming the call."""
     error = await _fail(kind, Turn("Let me see.", calls=(("weather", '{"city": "Par'),)))
     assert isinstance(error, MalformedToolCallError)
+    assert error.__cause__ is None
     assert error.name == "weather"
     assert error.arguments == '{"city": "Par'
     assert error.retryable
