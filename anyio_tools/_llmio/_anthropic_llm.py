@@ -10,7 +10,7 @@ import anthropic
 from anyio_tools.runtime import LLM, LLMChunk, LLMRequest, TextDelta
 
 from ._anthropic_convert import anthropic_request
-from ._base import ClientOwner, checked_call, events, guarded
+from ._base import ClientOwner, checked_call, client_options, events, guarded
 from ._errors import ProviderError
 from ._translate import translate
 
@@ -46,7 +46,7 @@ class AnthropicLLM(ClientOwner):
     Use it as an async context manager, or call `aclose()`, to close the client it built.
 
     Raises:
-        ValueError: ``max_tokens`` is below 1.
+        ValueError: ``max_tokens`` is below 1, ``timeout`` not > 0 or ``max_retries`` negative.
     """
 
     def __init__(
@@ -68,11 +68,7 @@ class AnthropicLLM(ClientOwner):
         self.max_tokens = max_tokens
         self._owns_client = client is None
         if client is None:
-            options: dict[str, Any] = {"api_key": api_key, "base_url": base_url}
-            if timeout is not None:
-                options["timeout"] = timeout
-            if max_retries is not None:
-                options["max_retries"] = max_retries
+            options = client_options(api_key, base_url, timeout, max_retries)
             client = anthropic.AsyncAnthropic(**options)
         self.client = client
         self._strict = strict

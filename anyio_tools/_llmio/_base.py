@@ -14,7 +14,7 @@ from anyio_tools.runtime import LLMChunk, ToolCallRequest
 
 from ._errors import MalformedToolCallError
 
-__all__ = ["ClientOwner", "checked_call", "events", "guarded"]
+__all__ = ["ClientOwner", "checked_call", "client_options", "events", "guarded"]
 
 _CLOSE_TIMEOUT: Final = 5.0
 
@@ -45,6 +45,26 @@ class ClientOwner:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def client_options(
+    api_key: str | None, base_url: str | None, timeout: float | None, max_retries: int | None
+) -> dict[str, Any]:
+    """The keyword arguments for a client, the client's defaults kept for what is None.
+
+    Raises:
+        ValueError: ``timeout`` is not > 0 or ``max_retries`` is negative.
+    """
+    options: dict[str, Any] = {"api_key": api_key, "base_url": base_url}
+    if timeout is not None:
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        options["timeout"] = timeout
+    if max_retries is not None:
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        options["max_retries"] = max_retries
+    return options
 
 
 def checked_call(provider: str, call_id: str, name: str, arguments: str) -> ToolCallRequest:

@@ -17,7 +17,7 @@ import openai
 
 from anyio_tools.runtime import LLM, LLMChunk, LLMRequest, TextDelta
 
-from ._base import ClientOwner, checked_call, events, guarded
+from ._base import ClientOwner, checked_call, client_options, events, guarded
 from ._errors import ProviderError
 from ._openai_convert import chat_request, responses_request
 from ._translate import translate
@@ -36,12 +36,7 @@ def _client(
 ) -> openai.AsyncOpenAI:
     if client is not None:
         return client
-    options: dict[str, Any] = {"api_key": api_key, "base_url": base_url}
-    if timeout is not None:
-        options["timeout"] = timeout
-    if max_retries is not None:
-        options["max_retries"] = max_retries
-    return openai.AsyncOpenAI(**options)
+    return openai.AsyncOpenAI(**client_options(api_key, base_url, timeout, max_retries))
 
 
 def _translated(exc: Exception) -> Exception:
@@ -70,6 +65,7 @@ class OpenAIChatLLM(ClientOwner):
     Use it as an async context manager, or call `aclose()`, to close the client it built.
 
     Raises:
+        ValueError: ``timeout`` is not > 0 or ``max_retries`` is negative.
         openai.OpenAIError: No API key was given or found in the environment.
     """
 
@@ -158,6 +154,7 @@ class OpenAIResponsesLLM(ClientOwner):
     Use it as an async context manager, or call `aclose()`, to close the client it built.
 
     Raises:
+        ValueError: ``timeout`` is not > 0 or ``max_retries`` is negative.
         openai.OpenAIError: No API key was given or found in the environment.
     """
 

@@ -42,3 +42,16 @@ async def test_text_and_calls_stream(kind: Kind) -> None:
     assert [c.text for c in chunks if isinstance(c, TextDelta)] == ["It", " is"]
     calls = [c for c in chunks if isinstance(c, ToolCallRequest)]
     assert [(c.name, c.arguments) for c in calls] == [("weather", '{"city": "Paris"}')]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("timeout", 0, "timeout must be > 0"), ("max_retries", -1, "max_retries must be >= 0")],
+)
+def test_bad_options_are_refused_at_construction(
+    kind: Kind, option: str, value: float, message: str
+) -> None:
+    """Options are checked when the LLM is built, not at the first request."""
+    with pytest.raises(ValueError, match=message):
+        make_llm(kind, "http://127.0.0.1:9", **{option: value})
