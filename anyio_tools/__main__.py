@@ -1,6 +1,6 @@
 """Command line entry point: ``python -m anyio_tools demo|serve-mcp|schema ...``.
 
-- ``demo [--backend asyncio|trio]``: the demonstration conversation.
+- ``demo [--backend asyncio|trio] [--speed N] [--llm scripted|openai]``: the demonstration.
 - ``serve-mcp module:toolset --transport stdio|http``: serve tools over MCP (``mcp`` extra).
 - ``schema module:toolset --format openai|anthropic|mcp``: print the tools' schemas.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from collections.abc import Sequence
 
@@ -27,6 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="run the demonstration conversation")
     demo.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     demo.add_argument("--speed", type=float, default=1.0, help="time scale (2 = twice as fast)")
+    demo.add_argument(
+        "--llm",
+        choices=("scripted", "openai"),
+        default="scripted",
+        help="the scripted LLM, or an OpenAI-compatible server (needs anyio_tools[openai])",
+    )
+    demo.add_argument("--model", help="model name for --llm openai (default: $OPENAI_MODEL)")
+    demo.add_argument("--base-url", help="server URL for --llm openai (default: $OPENAI_BASE_URL)")
     serve = commands.add_parser("serve-mcp", help="serve tools over MCP (needs the mcp extra)")
     serve.add_argument("tools", help="module:attribute naming a tool, a toolset or a list")
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio")
@@ -43,7 +52,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         if not args.speed > 0:
             parser.error(f"--speed must be > 0, got {args.speed}")
-        return run_demo(backend=args.backend, out=sys.stdout, speed=args.speed)
+        base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
+        if args.llm == "openai" and not os.environ.get("OPENAI_API_KEY") and not base_url:
+            parser.error(
+                "--llm openai needs OPENAI_API_KEY, or --base-url (or OPENAI_BASE_URL) for a "
+                "local server that needs no key"
+            )
+        return run_demo(
+            backend=args.backend,
+            out=sys.stdout,
+            speed=args.speed,
+            llm=args.llm,
+            model=args.model,
+            base_url=args.base_url,
+        )
     try:
         items = load_tools(args.tools)
         if args.command == "schema":

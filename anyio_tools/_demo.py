@@ -3,13 +3,17 @@
 It shows progress updates, one coalesced reply, a duplicate call asking for confirmation, a
 filler during a slow step, a handoff while the booking keeps running (its result reaches the
 new agent), and a cancel requested by the user. It uses public names only.
+
+The LLM is scripted by default; ``--llm openai`` plays the same user turns against any server
+that speaks OpenAI's Chat Completions API (issue #13 item 5).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
@@ -38,6 +42,9 @@ from .runtime import (
     SessionEvent,
     TextOutput,
 )
+
+if TYPE_CHECKING:
+    from .runtime import LLM
 
 __all__ = ["run_demo"]
 
@@ -191,11 +198,11 @@ class _Transcript:
             self.line(f"  .. dropped {', '.join(event.update_ids)} ({event.reason})")
 
 
-async def _story(out: TextIO, speed: float) -> Counter[str]:
+async def _story(out: TextIO, speed: float, llm: LLM | None = None) -> Counter[str]:
     _clock.speed = speed
     transcript = _Transcript(out)
     session: AgentSession[None] = AgentSession(
-        llm=ScriptedLLM(_script),
+        llm=ScriptedLLM(_script) if llm is None else llm,
         tools=[AsyncToolset(id="booking", tools=[book_flight])],
         output=TextOutput(chars_per_second=50 * speed),
     )
@@ -226,8 +233,36 @@ async def _story(out: TextIO, speed: float) -> Counter[str]:
     return counts
 
 
-def run_demo(*, backend: str, out: TextIO, speed: float = 1.0) -> int:
-    """Run the demonstration on ``backend`` ("asyncio" or "trio"), writing to ``out``."""
-    print(f"anyio_tools demo on {backend}\n", file=out)
-    anyio.run(_story, out, speed, backend=backend)
+def run_demo(
+    *,
+    backend: str,
+    out: TextIO,
+    speed: float = 1.0,
+    llm: str = "scripted",
+    model: str | None = None,
+    base_url: str | None = None,
+) -> int:
+    """Run the demonstration on ``backend`` ("asyncio" or "trio"), writing to ``out``.
+
+    With ``llm="openai"`` the turns go to an OpenAI-compatible server: ``model`` (else the
+    ``OPENAI_MODEL`` environment variable, else "gpt-4o-mini") at ``base_url`` (else
+    ``OPENAI_BASE_URL``, else OpenAI's), with the key of ``OPENAI_API_KEY`` (a local server
+    that needs no key gets a placeholder).
+    """
+    print(f"anyio_tools demo on {backend} ({llm} LLM)\n", file=out)
+    anyio.run(_played, out, speed, llm, model, base_url, backend=backend)
     return 0
+
+
+async def _played(
+    out: TextIO, speed: float, llm: str, model: str | None, base_url: str | None
+) -> None:
+    if llm == "scripted":
+        await _story(out, speed)
+        return
+    from .openai import OpenAIChatLLM  # the openai extra is needed only here
+
+    chosen = model or os.environ.get("OPENAI_MODEL") or "gpt-4o-mini"
+    api_key = os.environ.get("OPENAI_API_KEY") or "no-key"  # the client insists on one
+    async with OpenAIChatLLM(chosen, base_url=base_url, api_key=api_key) as real:
+        await _story(out, speed, real)

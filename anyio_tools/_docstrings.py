@@ -1,4 +1,11 @@
-"""Read a tool's description and parameter descriptions from a Google-style docstring (DEC-1)."""
+"""Read a tool's description and parameter descriptions from its docstring (DEC-1; #13 item 3).
+
+Google, NumPy, Sphinx/reST and Epydoc styles are read by ``docstring_parser``. Our own
+Google-style reader stays for the one case that parser gets wrong: a docstring that starts
+directly with its ``Args:`` section (no summary line), which it takes for plain text. Texts are
+normalised the same way for every style: lines of a paragraph joined by spaces, paragraphs
+separated by a blank line.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import re
 from typing import Final, final
 
 import attrs
+import docstring_parser
 
 __all__ = ["ParsedDocstring", "parse_docstring"]
 
@@ -43,10 +51,40 @@ def _join(lines: list[str]) -> str:
     return "\n\n".join(paragraphs)
 
 
+_PARAM_KINDS: Final = frozenset(
+    {"param", "parameter", "arg", "argument", "key", "keyword", "other_param"}
+)
+
+
 def parse_docstring(doc: str | None) -> ParsedDocstring:
-    """Split a Google-style docstring into its description and its ``Args:`` entries."""
+    """Split a docstring (Google, NumPy, reST or Epydoc style) into its description and its
+    parameter descriptions."""
     if not doc:
         return ParsedDocstring(None, {})
+    google = _parse_google(doc)
+    try:
+        parsed = docstring_parser.parse(doc)
+    except docstring_parser.ParseError:
+        return google
+    params: dict[str, str] = {}
+    for param in parsed.params:
+        if not param.args or param.args[0] not in _PARAM_KINDS:
+            continue  # attributes, not parameters
+        text = _join((param.description or "").splitlines())
+        if not text:
+            continue
+        for name in param.arg_name.split(","):  # NumPy allows "x, y : int"
+            params[name.strip().lstrip("*")] = text
+    if google.params and not params:
+        return google
+    parts = [parsed.short_description or "", parsed.long_description or ""]
+    separator = "\n\n" if parsed.blank_after_short_description else "\n"
+    description = _join(separator.join(part for part in parts if part).splitlines()) or None
+    return ParsedDocstring(description, params)
+
+
+def _parse_google(doc: str) -> ParsedDocstring:
+    """Split a Google-style docstring into its description and its ``Args:`` entries."""
     lines = inspect.cleandoc(doc).splitlines()
     prose: list[str] = []
     params: dict[str, list[str]] = {}

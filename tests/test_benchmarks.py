@@ -65,6 +65,11 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
             for figure in ("call_us", "calls_per_s")
         ),
     }
+    expected |= {  # row 8 (issue #13)
+        f"convert.{name}.history_{size}_us"
+        for name in ("chat", "responses", "anthropic")
+        for size in (10, 1_000, 10_000)
+    }
     assert set(figures) == expected
     for key, stats in figures.items():
         assert math.isfinite(stats["median"]), key

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 import anyio_tools
+import anyio_tools.anthropic
+import anyio_tools.openai
+import anyio_tools.providers
 import anyio_tools.runtime
 import anyio_tools.testing
 
@@ -180,7 +183,17 @@ def test_every_name_the_readme_uses_is_exported() -> None:
     assert missing == []
 
 
-@pytest.mark.parametrize("module", [anyio_tools, anyio_tools.runtime, anyio_tools.testing])
+@pytest.mark.parametrize(
+    "module",
+    [
+        anyio_tools,
+        anyio_tools.runtime,
+        anyio_tools.testing,
+        anyio_tools.openai,
+        anyio_tools.anthropic,
+        anyio_tools.providers,
+    ],
+)
 def test_all_is_unique_importable_and_documented(module: object) -> None:
     """STYLE 2.2: every exported name is unique, exists and has a docstring (ruff RUF022 keeps
     `__all__` sorted)."""
@@ -231,3 +244,16 @@ async def test_no_task_leaks_reports_a_leaked_task() -> None:
     with no_task_leaks():
         async with anyio.create_task_group() as tg:
             tg.start_soon(anyio.sleep, 1)
+
+
+def test_core_and_runtime_never_import_the_provider_adapters() -> None:
+    """Issue #13: only anyio_tools.openai, .anthropic and .providers import the adapters (and
+    the demo, inside the function that runs --llm openai), so the core needs no client."""
+    allowed = {"openai.py", "anthropic.py", "providers.py", "_demo.py"}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in allowed or "_llmio" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "_llmio" not in text, path
+        assert "import openai" not in text, path
+        assert "import anthropic" not in text, path

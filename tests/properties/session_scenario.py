@@ -145,6 +145,7 @@ class SessionScenario:
         self.senders = _senders
         self.trace = Trace(events=_events)
         self.steps = 0
+        self.llm: ScriptedLLM | None = None
 
     async def apply(self, command: SessionCommand) -> None:
         self.steps += 1
@@ -192,9 +193,10 @@ async def session_scenario() -> AsyncIterator[SessionScenario]:
         Agent(instructions="a", tools=ACTIVITY_TOOLS, name="A"),
         Agent(instructions="b", tools=ACTIVITY_TOOLS, name="B"),
     ]
+    llm = ScriptedLLM(_script)
     with no_task_leaks():
         session: AgentSession[None] = AgentSession(
-            llm=ScriptedLLM(_script),
+            llm=llm,
             tools=[AsyncToolset(id="shared", tools=SESSION_TOOLS)],
             output=TextOutput(chars_per_second=20),
             close_timeout=30,
@@ -203,6 +205,8 @@ async def session_scenario() -> AsyncIterator[SessionScenario]:
         async with session:
             await session.start(agents[0])
             sc = SessionScenario(session, agents)
+            sc.llm = llm  # its `requests` are every context an LLM saw (tests/properties/
+            # test_provider_conversions.py converts them for each provider)
             yield sc
             for send in list(_senders.values()):
                 send.close()
