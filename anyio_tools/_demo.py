@@ -75,7 +75,8 @@ async def book_flight(ctx: RunContext[None], origin: str, destination: str) -> s
     await ctx.update("found 3 flights")
     await _clock.wait(0.3)
     await ctx.update("the best one is AF006 at 9:40, booking it")
-    async with ctx.with_filler("The airline is still confirming, one moment.", delay=1.0):
+    filler = "The airline is still confirming, one moment."
+    async with ctx.with_filler(filler, delay=1.0 / _clock.speed):  # scaled like every delay
         await _clock.wait(7.5)
     return f"booked AF006 {origin}-{destination}, seat 12A"
 
@@ -162,6 +163,7 @@ class _Transcript:
         self.start = anyio.current_time()
         self.counts: Counter[str] = Counter()
         self.admitted: set[str] = set()
+        self.final_settled = anyio.Event()  # the reply for a `_final` played, or was dropped
 
     def line(self, text: str) -> None:
         print(f"[{anyio.current_time() - self.start:5.1f}s] {text}", file=self.out, flush=True)
@@ -196,6 +198,14 @@ class _Transcript:
             self.line(f"  .. one reply for {', '.join(event.update_ids)}")
         elif isinstance(event, ReplyDropped):
             self.line(f"  .. dropped {', '.join(event.update_ids)} ({event.reason})")
+        if isinstance(event, ReplyDropped | ReplyUpdated) and self._settles_a_final(event):
+            self.final_settled.set()
+
+    @staticmethod
+    def _settles_a_final(event: ReplyUpdated | ReplyDropped) -> bool:
+        if isinstance(event, ReplyUpdated) and event.status == "scheduled":
+            return False
+        return any(entry.endswith("_final") for entry in event.update_ids)
 
 
 async def _story(out: TextIO, speed: float, llm: LLM | None = None) -> Counter[str]:
@@ -223,6 +233,8 @@ async def _story(out: TextIO, speed: float, llm: LLM | None = None) -> Counter[s
         while session.registry.running():  # the booking finishes under the new agent
             await session.wait_for_idle()
             await _clock.wait(0.5)
+        with anyio.move_on_after(60):  # its result is voiced by the new agent
+            await transcript.final_settled.wait()
         await session.wait_for_idle()
     counts = transcript.counts
     print(

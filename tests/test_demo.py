@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import anyio
+import pytest
 
 from anyio_tools._demo import _story
 from anyio_tools.testing import tool_task_names
@@ -26,6 +27,19 @@ async def test_demo_story_runs_to_the_end() -> None:
     # The booking's result reaches the new agent after the handoff (SCO-3).
     assert text.index("=> handoff booker -> support") < text.index("one reply for call_1_final")
     assert tool_task_names() == []
+
+
+@pytest.mark.parametrize("speed", [4.0, 10.0])
+async def test_demo_tells_the_same_story_at_any_speed(speed: float) -> None:
+    """Issue #21 item 2: at --speed above 1 every delay is scaled, the filler's too, so the
+    filler line is still said; and the booking's result is voiced before the session ends."""
+    out = io.StringIO()
+    with anyio.fail_after(120):
+        counts = await _story(out, speed)
+    text = out.getvalue()
+    assert "agent: The airline is still confirming, one moment." in text  # FIL-4
+    assert "agent: Good news from the booking desk" in text  # EXE-9, after the handoff
+    assert counts["handoffs"] == 2
 
 
 def test_demo_transcript_is_identical_on_both_backends() -> None:
