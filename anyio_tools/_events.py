@@ -17,6 +17,7 @@ from ._chat import FunctionCall
 
 __all__ = [
     "CallEnded",
+    "CancelReason",
     "CallStarted",
     "CallStatus",
     "CallUpdated",
@@ -39,6 +40,25 @@ class CallStatus(enum.StrEnum):
     """The tool raised (including `ToolError` and invalid arguments)."""
     CANCELLED = "cancelled"
     """The call was cancelled, by anyone."""
+
+
+class CancelReason(enum.StrEnum):
+    """Why a call was cancelled (issue #15: honest cancellation)."""
+
+    LLM = "llm"
+    """The LLM asked for it through the built-in cancel tool."""
+    USER_INTERRUPTION = "user_interruption"
+    """The user interrupted the turn the call belongs to."""
+    REPLACE = "replace"
+    """A duplicate call replaced it (``on_duplicate="replace"``)."""
+    HANDOFF = "handoff"
+    """Its agent's activity drained at a handoff."""
+    TIMEOUT = "timeout"
+    """One of its deadlines passed."""
+    HOST = "host"
+    """The program that runs it cancelled it (``CallHandle.cancel``, a cancelled dispatcher)."""
+    SHUTDOWN = "shutdown"
+    """Its executor or session closed."""
 
 
 class ReplyStatus(enum.StrEnum):

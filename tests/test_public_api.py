@@ -43,6 +43,7 @@ EXPECTED: dict[str, list[str]] = {
         "CallStarted",
         "CallStatus",
         "CallUpdated",
+        "CancelReason",
         "ChatContext",
         "ChatItem",
         "ChatMessage",
