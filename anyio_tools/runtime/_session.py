@@ -49,7 +49,7 @@ from ._agent import Agent
 from ._errors import AgentStartError, LLMError
 from ._event_hub import EventHub
 from ._hosts import ActivityHost, SessionHost
-from ._idle import IdleWaits, RunState
+from ._idle import NOT_OPEN, IdleWaits, RunState
 from ._llm import LLM, ToolChoice
 from ._session_events import (
     AgentState,
@@ -305,7 +305,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                     session_routes=self._session_routes,
                     close_timeout=self._close_timeout,
                     report=lambda source, exc: self.emit(SessionError(source, exc)),
+                    notify=self._notify,
                 )
+                if self._run is not None:  # issue #20 item 1: its on_enter belongs to the run
+                    self._run.activities.append(activity)
                 self._activity = activity
                 self._attempts[id(agent)] = (agent, activity)
                 assert self._task_group is not None
@@ -345,7 +348,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
 
     def _check_open(self) -> None:
         if not self._opened or self._closed:
-            raise RuntimeError("use the AgentSession inside 'async with' (it is not open)")
+            raise RuntimeError(NOT_OPEN)
         if self._closing:
             raise SessionClosedError("the session is closing")
 
@@ -404,8 +407,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
 
         Raises:
             AgentStartError: The agent's activity failed to start (the cause is chained).
+            RuntimeError: The session was never entered (use it inside ``async with``).
             SessionClosedError: The session closed first.
         """
+        self._check_entered()
         while True:
             attempt = self._attempts.get(id(agent))
             if attempt is not None and attempt[1].started:
@@ -636,6 +641,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         return (
             all(handle.done for handle in run.handles)
             and run.guards == 0
+            and all(activity.entered for activity in run.activities)
             and self._idle()
             and all(executor.pending_updates == 0 for executor in self._executors())
         )
