@@ -144,6 +144,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._floor_token: FloorToken | None = None
         self._init_waits()
         self._tool_phases = []
+        self._in_tools = set()
         self._changed = anyio.Event()
         self._activity_event = anyio.Event()
         self._run: RunState | None = None
@@ -265,7 +266,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         # HND-3: closing first (idle and floor waits fail, session deliveries drop) ...
         self._closing = True
         self._notify()
-        for handle in [*self._speaking, *(h for h, _ in self._slot_waiters)]:
+        for handle in [*self._speaking, *self._in_tools, *(h for h, _ in self._slot_waiters)]:
             handle.interrupt(force=True)
             self._cut(handle)
         if self._agent_requests is not None:
@@ -434,12 +435,12 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         bumped, self._activity_event = self._activity_event, anyio.Event()
         bumped.set()
 
-    def _set_agent_state(self, state: AgentState) -> None:
+    def _set_agent_state(self, state: AgentState, *, bump: bool = True) -> None:
         old = self._agent_state
         if old is state:
             return
         self._agent_state = state
-        if state in (AgentState.SPEAKING, AgentState.THINKING):
+        if bump and state in (AgentState.SPEAKING, AgentState.THINKING):
             self._bump_activity()
         self.emit(AgentStateChanged(old, state))
 
@@ -520,8 +521,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         return handle
 
     def interrupt(self) -> None:
-        """Interrupt the speech playing and queued (those that allow it)."""
-        for handle in [*self._speaking, *(h for h, _ in self._slot_waiters)]:
+        """Interrupt the turns in flight that allow it: speech playing or queued, and turns
+        whose calls run (their calls go on; their answers are committed, and they take no
+        further step: EXE-12)."""
+        for handle in [*self._speaking, *self._in_tools, *(h for h, _ in self._slot_waiters)]:
             if handle.allow_interruptions:
                 handle.interrupt()
                 self._cut(handle)
@@ -584,8 +587,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
             if self._slot_waiters:
                 self._slot_holder, event = self._slot_waiters.popleft()
                 event.set()
-        if self._speech_demand == 0 and self._agent_state is not AgentState.INITIALIZING:
-            self._set_agent_state(AgentState.LISTENING)
+        self._settle_agent_state()
         self._notify()
 
     # -- runs -------------------------------------------------------------------------------

@@ -8,10 +8,20 @@ from typing import Any
 import anyio
 import pytest
 
-from anyio_tools import AgentHandoff, ChatMessage, RunContext, function_tool
+from anyio_tools import (
+    AgentHandoff,
+    CallEnded,
+    ChatMessage,
+    FunctionCallOutput,
+    RunContext,
+    function_tool,
+)
 from anyio_tools.runtime import (
     Agent,
     AgentSession,
+    AgentState,
+    AgentStateChanged,
+    ConversationItemAdded,
     LLMRequest,
     ScriptedLLM,
     ScriptedResponse,
@@ -113,3 +123,161 @@ async def test_idle_and_agent_waits_on_a_session_never_entered_raise() -> None:
             await session.start(agent)
         with pytest.raises(RuntimeError, match=message):
             session.update_agent(agent)
+
+
+# -- item 3: the agent's state while a turn's calls run (HOST-8) ------------------------------
+
+
+gates: dict[str, anyio.Event] = {}
+
+
+def tools_script(request: LLMRequest) -> ScriptedResponse | str:
+    if request.extra_instructions is not None:
+        return "reply"
+    if request.tool_outputs:
+        return "ok"
+    names = (request.last_user_text or "").split()
+    return ScriptedResponse("let me check", calls=[call(name) for name in names])
+
+
+@function_tool
+async def lookup(ctx: RunContext[None]) -> str:
+    """Look something up slowly, with a filler."""
+    async with ctx.with_filler("one moment", delay=2):
+        await gates["lookup"].wait()
+    return "found"
+
+
+@function_tool
+async def quick() -> str:
+    """Answer at once."""
+    return "quick result"
+
+
+@function_tool
+async def protected(ctx: RunContext[None]) -> str:
+    """Disallow interruptions, then work."""
+    ctx.disallow_interruptions()
+    await gates["lookup"].wait()
+    return "protected result"
+
+
+def said_by(events: list[Any], text: str) -> anyio.Event:
+    """An event set when ``text`` is added to the history."""
+    said = anyio.Event()
+
+    def watch(event: Any) -> None:
+        if getattr(getattr(event, "item", None), "content", None) == text:
+            said.set()
+
+    events.append(watch)
+    return said
+
+
+def open_session() -> tuple[AgentSession[None], list[Any], list[tuple[str, str]]]:
+    session: AgentSession[None] = AgentSession(llm=ScriptedLLM(tools_script))
+    listeners: list[Any] = []
+    states: list[tuple[str, str]] = []
+    session.on(AgentStateChanged, lambda e: states.append((e.old_state, e.new_state)))
+    session.on(ConversationItemAdded, lambda e: [listen(e) for listen in listeners])
+    return session, listeners, states
+
+
+@pytest.fixture(autouse=True)
+def fresh_gates() -> None:
+    gates.clear()
+    gates["lookup"] = anyio.Event()
+
+
+async def test_agent_thinks_while_its_turns_calls_run_and_fillers_do_not_reset_it() -> None:
+    """Issue #20 item 3, HOST-8: once the turn's speech ended and while its call runs, the
+    agent is "thinking"; a filler speaks and brings it back to "thinking", never
+    "listening"; the state goes back to "listening" only after the follow-up."""
+    session, listeners, states = open_session()
+    filler_said = said_by(listeners, "one moment")
+    with anyio.fail_after(600):
+        async with session:
+            await session.start(Agent(instructions="x", tools=[lookup]))
+            await anyio.wait_all_tasks_blocked()
+            assert states == [(AgentState.INITIALIZING, AgentState.LISTENING)]
+            states.clear()
+            handle = session.generate_reply(user_input="lookup")
+            await filler_said.wait()
+            await anyio.wait_all_tasks_blocked()
+            assert session.agent_state is AgentState.THINKING
+            gates["lookup"].set()
+            await handle.wait_for_playout()
+            await session.wait_for_idle()
+    L, T, S = AgentState.LISTENING, AgentState.THINKING, AgentState.SPEAKING
+    assert states == [
+        (L, T),  # the LLM generates
+        (T, S),  # "let me check"
+        (S, T),  # the call runs
+        (T, S),  # the filler
+        (S, T),  # back to the running call
+        (T, S),  # the follow-up "ok" (generated while already thinking)
+        (S, L),
+    ]
+    assert texts(session.history.items) == ["lookup", "let me check", "one moment", "ok"]
+
+
+# -- item 4: the user speaking over a tool phase (EXE-12, CTX-3) ------------------------------
+
+
+async def test_user_speaking_during_tool_phase_interrupts_the_turn_and_keeps_results() -> None:
+    """Issue #20 item 4, EXE-12: the user speaking while a turn's calls run interrupts the
+    turn like barge-in during speech: no follow-up is spoken over the user; the result that
+    completed before, and the one completing after, stay in the history; the calls are not
+    cancelled."""
+    session, _, _ = open_session()
+    events: list[Any] = []
+    session.on(CallEnded, events.append)
+    with anyio.fail_after(600):
+        async with session:
+            await session.start(Agent(instructions="x", tools=[quick, slow]))
+            handle = session.generate_reply(user_input="quick slow")
+            await anyio.wait_all_tasks_blocked()
+            assert [e.status for e in events] == ["done"]  # quick ended, slow runs
+            session.user_started_speaking()
+            assert handle.interrupted
+            gates["lookup"].set()
+            await handle.wait_for_playout()
+            session.user_stopped_speaking()
+            await session.wait_for_idle()
+    assert texts(session.history.items) == ["quick slow", "let me check"]
+    outputs = [i for i in session.history.items if isinstance(i, FunctionCallOutput)]
+    assert [(o.output, o.reply_required) for o in outputs] == [
+        ("quick result", False),
+        ("slow result", False),
+    ]
+    assert [e.status for e in events] == ["done", "done"]
+
+
+@function_tool
+async def slow() -> str:
+    """Work until the gate opens."""
+    await gates["lookup"].wait()
+    return "slow result"
+
+
+async def test_protected_turn_waits_for_the_user_before_its_follow_up() -> None:
+    """Issue #20 item 4, CTX-3: a turn whose call disallowed interruptions is not interrupted
+    by the user speaking during its tool phase, and its follow-up is not spoken over the
+    user: it waits until the user stops speaking, then plays."""
+    session, _, _ = open_session()
+    with anyio.fail_after(600):
+        async with session:
+            await session.start(Agent(instructions="x", tools=[protected]))
+            handle = session.generate_reply(user_input="protected")
+            await anyio.wait_all_tasks_blocked()
+            session.user_started_speaking()
+            gates["lookup"].set()
+            await anyio.wait_all_tasks_blocked()
+            assert not handle.interrupted
+            assert not handle.done
+            assert texts(session.history.items) == ["protected", "let me check"]
+            session.user_stopped_speaking()
+            await handle.wait_for_playout()
+    assert texts(session.history.items) == ["protected", "let me check", "ok"]
+    outputs = [i for i in session.history.items if isinstance(i, FunctionCallOutput)]
+    assert [(o.output, o.reply_required) for o in outputs] == [("protected result", True)]
