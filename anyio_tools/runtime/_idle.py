@@ -109,7 +109,7 @@ class IdleWaits:
             and activity.state is ActivityState.ACTIVE
             and activity.agent is self._current_agent
             and self._speech_demand == 0
-            and self._user_state is UserState.LISTENING
+            and self._user_state is not UserState.SPEAKING
             and not self._follow_up_due()  # CON-9: a due follow-up counts as being produced
         )
 

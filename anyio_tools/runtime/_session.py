@@ -90,6 +90,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         llm_timeout: Seconds one LLM request may take (its whole stream); when it passes,
             the generation is abandoned, a `SessionError` with source ``"llm"`` and a
             ``TimeoutError`` is emitted, and the turn ends. None: no limit.
+        user_away_timeout: Seconds of quiet (agent and user listening, no call registered)
+            after which the user is declared away (`UserState.AWAY`, HOST-8). A registered
+            call holds the timer; the last call ending with the session quiet restarts it.
+            None (the default): never.
 
     Raises:
         ValueError: Bad options, or two different tools with one name (a built-in's name
@@ -106,6 +110,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         output: SpeechOutput | None = None,
         close_timeout: float = 10.0,
         llm_timeout: float | None = 60.0,
+        user_away_timeout: float | None = None,
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
@@ -115,6 +120,14 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
             or not llm_timeout > 0
         ):
             raise ValueError(f"llm_timeout must be a number > 0 or None, got {llm_timeout!r}")
+        if user_away_timeout is not None and (
+            isinstance(user_away_timeout, bool)
+            or not isinstance(user_away_timeout, int | float)
+            or not user_away_timeout > 0
+        ):
+            raise ValueError(
+                f"user_away_timeout must be a number > 0 or None, got {user_away_timeout!r}"
+            )
         check_builtin_names(flatten_tools(tools))  # reports name clashes now (DEC-10)
         self._llm = llm
         self._items = list(tools)
@@ -123,6 +136,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._output: SpeechOutput = output if output is not None else TextOutput()
         self._close_timeout = close_timeout
         self._llm_timeout = llm_timeout
+        self._user_away_timeout = user_away_timeout
         self.registry = CallRegistry()
         self.history = ChatContext()
         self._task_group: TaskGroup | None = None
@@ -222,6 +236,8 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                             task_group.start_soon(
                                 self._manage_activities, receive, name="activities"
                             )
+                            if self._user_away_timeout is not None:
+                                task_group.start_soon(self._watch_user_away, name="away")
                             try:
                                 yield self
                             finally:
@@ -456,9 +472,35 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
     def user_stopped_speaking(self) -> None:
         """The user stops speaking."""
         old = self._user_state
-        self._user_state = UserState.LISTENING
-        if old is not UserState.LISTENING:
+        if old is UserState.SPEAKING:
+            self._user_state = UserState.LISTENING
             self.emit(UserStateChanged(old, UserState.LISTENING))
+
+    def _quiet(self) -> bool:
+        return (
+            not self._closing
+            and self._agent_state is AgentState.LISTENING
+            and self._user_state is UserState.LISTENING
+            and not self.registry.running()
+        )
+
+    async def _watch_user_away(self) -> None:
+        """Declare the user away after *user_away_timeout* seconds of quiet (HOST-8).
+
+        Quiet: the agent and the user listening and no call registered. A call of a turn keeps
+        the agent thinking, and any registered call holds the timer; the last call ending
+        with the session quiet starts it again from zero.
+        """
+        while True:
+            while not self._quiet():
+                await self._changed.wait()
+            assert self._user_away_timeout is not None
+            with anyio.move_on_after(self._user_away_timeout) as timer:
+                while self._quiet():
+                    await self._changed.wait()
+            if timer.cancelled_caught and self._quiet():
+                self._user_state = UserState.AWAY
+                self.emit(UserStateChanged(UserState.LISTENING, UserState.AWAY))
 
     # -- speech -----------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Turn fidelity: runs across handoffs, the agent's state while tools run, the user speaking
-over a tool phase (issue #20; SPEC CON-11, RUN-1, RUN-2, HOST-8, EXE-12, CTX-3)."""
+over a tool phase, the user-away timer (issue #20; SPEC CON-11, RUN-1, RUN-2, HOST-8, EXE-12,
+CTX-3)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from anyio_tools import (
     ChatMessage,
     FunctionCallOutput,
     RunContext,
+    StopResponse,
     function_tool,
 )
 from anyio_tools.runtime import (
@@ -25,6 +27,8 @@ from anyio_tools.runtime import (
     LLMRequest,
     ScriptedLLM,
     ScriptedResponse,
+    UserState,
+    UserStateChanged,
 )
 
 from .helpers import call
@@ -281,3 +285,61 @@ async def test_protected_turn_waits_for_the_user_before_its_follow_up() -> None:
     assert texts(session.history.items) == ["protected", "let me check", "ok"]
     outputs = [i for i in session.history.items if isinstance(i, FunctionCallOutput)]
     assert [(o.output, o.reply_required) for o in outputs] == [("protected result", True)]
+
+
+# -- HOST-8: the user-away timer ---------------------------------------------------------------
+
+
+@function_tool
+async def background(ctx: RunContext[None]) -> None:
+    """Answer at once, then work for 30 seconds and end without a reply."""
+    await ctx.update("working")
+    await anyio.sleep(30)
+    raise StopResponse()
+
+
+async def test_user_is_away_after_the_timeout_of_quiet_and_never_while_a_call_runs() -> None:
+    """HOST-8 (issue #20 item 3): with user_away_timeout=10 the user is declared away 10 s
+    after the session went quiet, not while a call runs (in its tool phase or in the
+    background); the call ending restarts the timer; speaking brings the user back."""
+    session: AgentSession[None] = AgentSession(llm=ScriptedLLM(tools_script), user_away_timeout=10)
+    times: dict[str, list[float]] = {"away": [], "listening": [], "ended": []}
+    session.on(
+        UserStateChanged,
+        lambda e: (
+            times["away"].append(anyio.current_time()) if e.new_state is UserState.AWAY else None
+        ),
+    )
+    session.on(
+        AgentStateChanged,
+        lambda e: (
+            times["listening"].append(anyio.current_time())
+            if e.new_state is AgentState.LISTENING
+            else None
+        ),
+    )
+    session.on(CallEnded, lambda e: times["ended"].append(anyio.current_time()))
+    away = anyio.Event()
+    session.on(UserStateChanged, lambda e: away.set() if e.new_state is UserState.AWAY else None)
+    with anyio.fail_after(600):
+        async with session:
+            await session.start(Agent(instructions="x", tools=[background]))
+            await away.wait()
+            assert times["away"][0] - times["listening"][0] == 10
+            session.user_started_speaking()
+            assert session.user_state is UserState.SPEAKING
+            session.user_stopped_speaking()
+            away = anyio.Event()
+            await session.run(user_input="background")
+            await away.wait()
+    assert len(times["ended"]) == 1
+    assert times["away"][1] > times["ended"][0]  # never while the call ran (30 s > 10 s)
+    assert times["away"][1] - max(times["ended"][0], times["listening"][-1]) == 10
+
+
+async def test_user_away_timeout_is_checked() -> None:
+    """HOST-8: user_away_timeout must be a number > 0 or None."""
+    for bad in (0, -1, True, "10"):
+        with pytest.raises(ValueError, match=r"user_away_timeout must be a number > 0 or None"):
+            AgentSession(user_away_timeout=bad)  # type: ignore[arg-type]
+    await anyio.lowlevel.checkpoint()
