@@ -639,7 +639,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
 
         Adds the user message, lets the agent answer (with tools, and the deferred replies
         that belong to this turn), and returns once the session is idle again with nothing
-        of this turn pending. Background calls do not hold it open.
+        of this turn pending. Background calls do not hold it open. A handoff of the run
+        belongs to it with what follows: the run also waits until the ``on_enter`` of each
+        agent it started returned, so the greeting that ``on_enter`` queues is among its
+        items (CON-11).
 
         If the LLM fails during the run (it raises, or passes *llm_timeout*), the run still
         plays out, then raises `LLMError`: its ``__cause__`` is the LLM's exception and its
