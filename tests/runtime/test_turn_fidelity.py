@@ -343,3 +343,33 @@ async def test_user_away_timeout_is_checked() -> None:
         with pytest.raises(ValueError, match=r"user_away_timeout must be a number > 0 or None"):
             AgentSession(user_away_timeout=bad)  # type: ignore[arg-type]
     await anyio.lowlevel.checkpoint()
+
+
+@function_tool
+async def lookup_repeating(ctx: RunContext[None]) -> str:
+    """Look something up slowly, with a filler every 3 seconds."""
+    async with ctx.with_filler("one moment", delay=2, interval=3):
+        await gates["lookup"].wait()
+    return "found"
+
+
+async def test_user_speaking_during_tool_phase_stops_the_turns_filler() -> None:
+    """Issue #20 item 4, FIL-6: barge-in during the tool phase interrupts the turn, so its
+    filler stops (nothing more is said over or after the user); the call goes on."""
+    session, listeners, _ = open_session()
+    filler_said = said_by(listeners, "one moment")
+    with anyio.fail_after(600):
+        async with session:
+            await session.start(Agent(instructions="x", tools=[lookup_repeating]))
+            handle = session.generate_reply(user_input="lookup_repeating")
+            await filler_said.wait()
+            session.user_started_speaking()
+            session.user_stopped_speaking()
+            await anyio.sleep(30)  # ten filler intervals of virtual time
+            assert handle.interrupted
+            assert not handle.done  # the call still runs
+            gates["lookup"].set()
+            await handle.wait_for_playout()
+    assert texts(session.history.items) == ["lookup_repeating", "let me check", "one moment"]
+    outputs = [i for i in session.history.items if isinstance(i, FunctionCallOutput)]
+    assert [(o.output, o.reply_required) for o in outputs] == [("found", False)]
