@@ -134,6 +134,7 @@ class Activity:
         session_routes: Routes of the session-scoped ``AsyncToolset`` tools.
         close_timeout: Bound of the shielded waits when closing.
         report: Called with a source and the exception when the agent's ``on_enter`` fails.
+        notify: Called when the agent's ``on_enter`` returned (or will never run).
     """
 
     def __init__(
@@ -147,6 +148,7 @@ class Activity:
         session_routes: dict[str, Route],
         close_timeout: float,
         report: Callable[[str, Exception], None],
+        notify: Callable[[], None] = lambda: None,
     ) -> None:
         self.agent = agent
         self.state = ActivityState.STARTING
@@ -162,6 +164,10 @@ class Activity:
         self._session_routes = session_routes
         self._close_timeout = close_timeout
         self._report = report
+        self._notify = notify
+        # Issue #20 item 1: a run that caused this activity is not complete until its
+        # on_enter returned (what on_enter queues belongs to that run, CON-11).
+        self.entered = False
         self._close_requested = anyio.Event()
         self._closed = anyio.Event()
         self._turns = 0
@@ -222,6 +228,12 @@ class Activity:
         finally:
             self.state = ActivityState.CLOSED
             self._closed.set()
+            self._entered()
+
+    def _entered(self) -> None:
+        if not self.entered:
+            self.entered = True
+            self._notify()
 
     async def _enter(self) -> None:
         # Speech queued by on_enter belongs to this activity, even once a handoff it asked
@@ -232,6 +244,8 @@ class Activity:
         except Exception as exc:
             logger.exception("%s.on_enter raised", self.agent.name)
             self._report("on_enter", exc)
+        finally:
+            self._entered()
 
     async def _open_executors(self, stack: AsyncExitStack) -> None:
         agent = self.agent

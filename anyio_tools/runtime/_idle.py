@@ -30,7 +30,9 @@ from ._session_events import UserState
 if TYPE_CHECKING:
     from ._speech import SpeechHandle
 
-__all__ = ["IdleWaits", "RunState"]
+__all__ = ["NOT_OPEN", "IdleWaits", "RunState"]
+
+NOT_OPEN = "use the AgentSession inside 'async with' (it is not open)"
 
 
 class RunState:
@@ -41,6 +43,7 @@ class RunState:
         self.items: list[Any] = []
         self.events: list[Any] = []
         self.guards = 0
+        self.activities: list[Activity] = []  # started during the run (issue #20 item 1)
 
 
 class _Waiter:
@@ -69,6 +72,7 @@ class IdleWaits:
     synchronous follow-up. A cancelled waiter leaves the queue and passes its turn on.
     """
 
+    _opened: bool
     _closing: bool
     _activity: Activity | None
     _current_agent: Agent | None
@@ -105,7 +109,7 @@ class IdleWaits:
             and activity.state is ActivityState.ACTIVE
             and activity.agent is self._current_agent
             and self._speech_demand == 0
-            and self._user_state is UserState.LISTENING
+            and self._user_state is not UserState.SPEAKING
             and not self._follow_up_due()  # CON-9: a due follow-up counts as being produced
         )
 
@@ -171,9 +175,16 @@ class IdleWaits:
             The current agent.
 
         Raises:
+            RuntimeError: The session was never entered (use it inside ``async with``).
             SessionClosedError: The session closed first.
         """
+        self._check_entered()
         return await self._wait_idle(next(self._tickets), None)
+
+    def _check_entered(self) -> None:
+        # Issue #20 item 2: the same error as say(), run(), start() and update_agent().
+        if not self._opened:
+            raise RuntimeError(NOT_OPEN)
 
     async def _wait_idle(self, ticket: int, owner: Activity | None) -> ReplyTarget:
         holder = current_holder.get()  # read here: the check runs in other tasks

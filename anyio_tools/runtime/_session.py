@@ -49,7 +49,7 @@ from ._agent import Agent
 from ._errors import AgentStartError, LLMError
 from ._event_hub import EventHub
 from ._hosts import ActivityHost, SessionHost
-from ._idle import IdleWaits, RunState
+from ._idle import NOT_OPEN, IdleWaits, RunState
 from ._llm import LLM, ToolChoice
 from ._session_events import (
     AgentState,
@@ -90,6 +90,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         llm_timeout: Seconds one LLM request may take (its whole stream); when it passes,
             the generation is abandoned, a `SessionError` with source ``"llm"`` and a
             ``TimeoutError`` is emitted, and the turn ends. None: no limit.
+        user_away_timeout: Seconds of quiet (agent and user listening, no call registered)
+            after which the user is declared away (`UserState.AWAY`, HOST-8). A registered
+            call holds the timer; the last call ending with the session quiet restarts it.
+            None (the default): never.
 
     Raises:
         ValueError: Bad options, or two different tools with one name (a built-in's name
@@ -106,6 +110,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         output: SpeechOutput | None = None,
         close_timeout: float = 10.0,
         llm_timeout: float | None = 60.0,
+        user_away_timeout: float | None = None,
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
@@ -115,6 +120,14 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
             or not llm_timeout > 0
         ):
             raise ValueError(f"llm_timeout must be a number > 0 or None, got {llm_timeout!r}")
+        if user_away_timeout is not None and (
+            isinstance(user_away_timeout, bool)
+            or not isinstance(user_away_timeout, int | float)
+            or not user_away_timeout > 0
+        ):
+            raise ValueError(
+                f"user_away_timeout must be a number > 0 or None, got {user_away_timeout!r}"
+            )
         check_builtin_names(flatten_tools(tools))  # reports name clashes now (DEC-10)
         self._llm = llm
         self._items = list(tools)
@@ -123,6 +136,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._output: SpeechOutput = output if output is not None else TextOutput()
         self._close_timeout = close_timeout
         self._llm_timeout = llm_timeout
+        self._user_away_timeout = user_away_timeout
         self.registry = CallRegistry()
         self.history = ChatContext()
         self._task_group: TaskGroup | None = None
@@ -144,6 +158,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._floor_token: FloorToken | None = None
         self._init_waits()
         self._tool_phases = []
+        self._in_tools = set()
         self._changed = anyio.Event()
         self._activity_event = anyio.Event()
         self._run: RunState | None = None
@@ -221,6 +236,8 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                             task_group.start_soon(
                                 self._manage_activities, receive, name="activities"
                             )
+                            if self._user_away_timeout is not None:
+                                task_group.start_soon(self._watch_user_away, name="away")
                             try:
                                 yield self
                             finally:
@@ -265,7 +282,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         # HND-3: closing first (idle and floor waits fail, session deliveries drop) ...
         self._closing = True
         self._notify()
-        for handle in [*self._speaking, *(h for h, _ in self._slot_waiters)]:
+        for handle in [*self._speaking, *self._in_tools, *(h for h, _ in self._slot_waiters)]:
             handle.interrupt(force=True)
             self._cut(handle)
         if self._agent_requests is not None:
@@ -305,7 +322,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                     session_routes=self._session_routes,
                     close_timeout=self._close_timeout,
                     report=lambda source, exc: self.emit(SessionError(source, exc)),
+                    notify=self._notify,
                 )
+                if self._run is not None:  # issue #20 item 1: its on_enter belongs to the run
+                    self._run.activities.append(activity)
                 self._activity = activity
                 self._attempts[id(agent)] = (agent, activity)
                 assert self._task_group is not None
@@ -345,7 +365,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
 
     def _check_open(self) -> None:
         if not self._opened or self._closed:
-            raise RuntimeError("use the AgentSession inside 'async with' (it is not open)")
+            raise RuntimeError(NOT_OPEN)
         if self._closing:
             raise SessionClosedError("the session is closing")
 
@@ -404,8 +424,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
 
         Raises:
             AgentStartError: The agent's activity failed to start (the cause is chained).
+            RuntimeError: The session was never entered (use it inside ``async with``).
             SessionClosedError: The session closed first.
         """
+        self._check_entered()
         while True:
             attempt = self._attempts.get(id(agent))
             if attempt is not None and attempt[1].started:
@@ -429,12 +451,12 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         bumped, self._activity_event = self._activity_event, anyio.Event()
         bumped.set()
 
-    def _set_agent_state(self, state: AgentState) -> None:
+    def _set_agent_state(self, state: AgentState, *, bump: bool = True) -> None:
         old = self._agent_state
         if old is state:
             return
         self._agent_state = state
-        if state in (AgentState.SPEAKING, AgentState.THINKING):
+        if bump and state in (AgentState.SPEAKING, AgentState.THINKING):
             self._bump_activity()
         self.emit(AgentStateChanged(old, state))
 
@@ -450,9 +472,35 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
     def user_stopped_speaking(self) -> None:
         """The user stops speaking."""
         old = self._user_state
-        self._user_state = UserState.LISTENING
-        if old is not UserState.LISTENING:
+        if old is UserState.SPEAKING:
+            self._user_state = UserState.LISTENING
             self.emit(UserStateChanged(old, UserState.LISTENING))
+
+    def _quiet(self) -> bool:
+        return (
+            not self._closing
+            and self._agent_state is AgentState.LISTENING
+            and self._user_state is UserState.LISTENING
+            and not self.registry.running()
+        )
+
+    async def _watch_user_away(self) -> None:
+        """Declare the user away after *user_away_timeout* seconds of quiet (HOST-8).
+
+        Quiet: the agent and the user listening and no call registered. A call of a turn keeps
+        the agent thinking, and any registered call holds the timer; the last call ending
+        with the session quiet starts it again from zero.
+        """
+        while True:
+            while not self._quiet():
+                await self._changed.wait()
+            assert self._user_away_timeout is not None
+            with anyio.move_on_after(self._user_away_timeout) as timer:
+                while self._quiet():
+                    await self._changed.wait()
+            if timer.cancelled_caught and self._quiet():
+                self._user_state = UserState.AWAY
+                self.emit(UserStateChanged(UserState.LISTENING, UserState.AWAY))
 
     # -- speech -----------------------------------------------------------------------------
 
@@ -515,8 +563,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         return handle
 
     def interrupt(self) -> None:
-        """Interrupt the speech playing and queued (those that allow it)."""
-        for handle in [*self._speaking, *(h for h, _ in self._slot_waiters)]:
+        """Interrupt the turns in flight that allow it: speech playing or queued, and turns
+        whose calls run (their calls go on; their answers are committed, and they take no
+        further step: EXE-12)."""
+        for handle in [*self._speaking, *self._in_tools, *(h for h, _ in self._slot_waiters)]:
             if handle.allow_interruptions:
                 handle.interrupt()
                 self._cut(handle)
@@ -579,8 +629,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
             if self._slot_waiters:
                 self._slot_holder, event = self._slot_waiters.popleft()
                 event.set()
-        if self._speech_demand == 0 and self._agent_state is not AgentState.INITIALIZING:
-            self._set_agent_state(AgentState.LISTENING)
+        self._settle_agent_state()
         self._notify()
 
     # -- runs -------------------------------------------------------------------------------
@@ -590,7 +639,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
 
         Adds the user message, lets the agent answer (with tools, and the deferred replies
         that belong to this turn), and returns once the session is idle again with nothing
-        of this turn pending. Background calls do not hold it open.
+        of this turn pending. Background calls do not hold it open. A handoff of the run
+        belongs to it with what follows: the run also waits until the ``on_enter`` of each
+        agent it started returned, so the greeting that ``on_enter`` queues is among its
+        items (CON-11).
 
         If the LLM fails during the run (it raises, or passes *llm_timeout*), the run still
         plays out, then raises `LLMError`: its ``__cause__`` is the LLM's exception and its
@@ -636,6 +688,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         return (
             all(handle.done for handle in run.handles)
             and run.guards == 0
+            and all(activity.entered for activity in run.activities)
             and self._idle()
             and all(executor.pending_updates == 0 for executor in self._executors())
         )

@@ -33,10 +33,11 @@ class AgentState(enum.StrEnum):
 
 
 class UserState(enum.StrEnum):
-    """What the user is doing."""
+    """What the user is doing (``AWAY``: silent for *user_away_timeout*, HOST-8)."""
 
     LISTENING = "listening"
     SPEAKING = "speaking"
+    AWAY = "away"
 
 
 @final

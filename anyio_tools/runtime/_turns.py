@@ -28,7 +28,7 @@ from ._activity import Activity, ActivityState, Route
 from ._agent import Agent
 from ._errors import AgentStartError
 from ._llm import LLM, LLMRequest, TextDelta, ToolCallRequest, ToolChoice
-from ._session_events import AgentState, SessionError, SessionEvent
+from ._session_events import AgentState, SessionError, SessionEvent, UserState
 from ._speech import SpeechHandle, SpeechOutput
 
 if TYPE_CHECKING:
@@ -86,6 +86,9 @@ class TurnRunner:
     _speaking: set[SpeechHandle]
     _cut_scopes: dict[SpeechHandle, anyio.CancelScope]
     _tool_phases: list[_ToolPhase]
+    _in_tools: set[SpeechHandle]
+    _agent_state: AgentState
+    _user_state: UserState
 
     def emit(self, event: SessionEvent) -> None:
         raise NotImplementedError
@@ -102,7 +105,7 @@ class TurnRunner:
     def _start_error(self, agent: Agent | None = None) -> AgentStartError | None:
         raise NotImplementedError
 
-    def _set_agent_state(self, state: AgentState) -> None:
+    def _set_agent_state(self, state: AgentState, *, bump: bool = True) -> None:
         raise NotImplementedError
 
     async def _acquire_slot(self, handle: SpeechHandle) -> None:
@@ -138,16 +141,22 @@ class TurnRunner:
         counted = activity  # a bound turn was counted when it was queued
         outputs: list[FunctionCallOutput] = []
         demand = True  # this step's demand is counted
+        in_tools = False  # in self._in_tools: its calls run, or its follow-up step is due
         try:
             if activity is None:
                 activity = await self._activity_for_turn()
                 activity.turn_started()
                 counted = activity
             while True:
+                if outputs:  # issue #20 item 4: a follow-up is not spoken over the user
+                    await self._wait_user_quiet(handle)
                 await self._acquire_slot(handle)
                 calls: list[FunctionCall] = []
                 try:
                     self._speaking.add(handle)
+                    if in_tools:
+                        self._in_tools.discard(handle)
+                        in_tools = False
                     if not handle.interrupted:
                         step = handle._start_step()
                         if text is not None:
@@ -162,6 +171,9 @@ class TurnRunner:
                 finally:
                     self._speaking.discard(handle)
                     demand = False
+                    if calls:  # before the release: thinking, never listening (HOST-8)
+                        self._in_tools.add(handle)
+                        in_tools = True
                     self._release_slot(handle)
                 if not calls:
                     break
@@ -186,10 +198,34 @@ class TurnRunner:
         finally:
             if demand:
                 self._speech_demand -= 1
+            if in_tools:
+                self._in_tools.discard(handle)
             if counted is not None:
                 counted.turn_ended()
             handle._mark_done()
+            self._settle_agent_state()
             self._notify()
+
+    async def _wait_user_quiet(self, handle: SpeechHandle) -> None:
+        """Wait until the user stops speaking (a turn that disallows interruptions waits;
+        an interruptible one was interrupted when the user started and takes no step)."""
+        while self._user_state is UserState.SPEAKING and not handle.interrupted:
+            if self._closing:
+                raise SessionClosedError("the session closed")
+            await self._changed.wait()
+
+    def _settle_agent_state(self) -> None:
+        """Set the agent's state once no speech is playing or queued (HOST-8).
+
+        "thinking" while a turn's calls run after its speech (or its follow-up step is due),
+        "listening" otherwise. Speech in between (a filler) sets "speaking" and then comes
+        back here; this change does not count as the agent starting to think (the fillers'
+        dwell goes on).
+        """
+        if self._agent_state is AgentState.INITIALIZING or self._speech_demand:
+            return
+        state = AgentState.THINKING if self._in_tools else AgentState.LISTENING
+        self._set_agent_state(state, bump=False)
 
     async def _generate(
         self,

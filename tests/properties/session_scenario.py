@@ -1,27 +1,38 @@
 """A scenario drives a whole `AgentSession` with commands drawn by hypothesis: user turns that
 call tools, tools that update, return, fail or take the floor, the user speaking, interruptions,
-handoffs between two agents, and time passing (SPEC section 12 at the runtime level)."""
+handoffs between two agents (each greets in its ``on_enter``), runs (some handing off), and time
+passing (SPEC section 12 at the runtime level; CON-11 and RUN-1 for runs, issue #20)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from anyio_tools import ReplyUpdated, RunContext, ToolError, ToolFlag, function_tool
+from anyio_tools import (
+    AgentHandoff,
+    ChatMessage,
+    ReplyUpdated,
+    RunContext,
+    ToolError,
+    ToolFlag,
+    function_tool,
+)
 from anyio_tools.runtime import (
     Agent,
     AgentSession,
     AsyncToolset,
+    ConversationItemAdded,
     LLMRequest,
     ScriptedCall,
     ScriptedLLM,
     ScriptedResponse,
     TextOutput,
+    UserState,
 )
 from anyio_tools.testing import no_task_leaks
 
@@ -81,10 +92,23 @@ def _tool(name: str, *, cancellable: bool, mode: str) -> Any:
     return function_tool(name=name, flags=flags, on_duplicate=mode)(_body)
 
 
+_agents: list[Agent] = []
+
+
+@function_tool
+async def handoff(ctx: RunContext[None], key: int = 0) -> Agent:
+    """Hand the conversation to the other agent."""
+    current = ctx.session.current_agent  # type: ignore[attr-defined]
+    return _agents[1] if current is _agents[0] else _agents[0]
+
+
 ACTIVITY_TOOLS = [
     _tool("act_allow_c", cancellable=True, mode="allow"),
     _tool("act_reject_n", cancellable=False, mode="reject"),
+    handoff,
 ]
+# What a run may cause: its own turn's messages and a greeting (never a deferred reply).
+RUN_REPLIES = {"sure", "ok", "hello", "welcome A", "welcome B"}
 SESSION_TOOLS = [
     _tool("ses_allow_c", cancellable=True, mode="allow"),
     _tool("ses_reject_n", cancellable=False, mode="reject"),
@@ -93,6 +117,8 @@ SESSION_TOOLS = [
 
 def _script(request: LLMRequest) -> ScriptedResponse | str:
     if request.extra_instructions is not None:
+        if request.extra_instructions.startswith("greet "):
+            return f"welcome {request.extra_instructions.split()[1]}"
         return "reply"
     if request.tool_outputs:
         return "ok"
@@ -133,7 +159,22 @@ class Wait:
     seconds: float
 
 
-SessionCommand = UserTurn | Act | UserSpeaking | Interrupt | SwitchAgent | Wait
+@dataclass(frozen=True)
+class Run:
+    handoff: bool
+
+
+SessionCommand = UserTurn | Act | UserSpeaking | Interrupt | SwitchAgent | Wait | Run
+
+
+class Greeting(Agent):
+    """An agent whose ``on_enter`` asks its LLM for a greeting (issue #20 item 1)."""
+
+    session: AgentSession[None] | None = None
+
+    async def on_enter(self) -> None:
+        if self.session is not None:
+            self.session.generate_reply(instructions=f"greet {self.name}")
 
 
 class SessionScenario:
@@ -171,7 +212,42 @@ class SessionScenario:
             session.update_agent(self.agents[1] if current is self.agents[0] else self.agents[0])
         elif isinstance(command, Wait):
             await anyio.sleep(command.seconds)
+        elif isinstance(command, Run):
+            await self._run(handoff=command.handoff)
         await anyio.wait_all_tasks_blocked()
+
+    async def _run(self, *, handoff: bool) -> None:
+        """One run (the user stops speaking first); it must include every reply it caused:
+        nothing it caused is recorded after it returned (CON-11, RUN-1; issue #20 item 1)."""
+        session = self.session
+        if session.user_state is UserState.SPEAKING:
+            session.user_stopped_speaking()
+        if session.registry.running() or not session.is_idle():
+            # A drain (of a handoff, or of a switch before) could wait for an Act, and so
+            # could a queued turn's call.
+            return
+        with anyio.fail_after(3600):
+            result = await session.run(user_input="call handoff" if handoff else "say hello")
+        late: list[Any] = []
+        session.on(ConversationItemAdded, late.append)
+        try:
+            await anyio.wait_all_tasks_blocked()
+        finally:
+            session.off(ConversationItemAdded, late.append)
+        caused = [
+            e.item
+            for e in late
+            if isinstance(e.item, AgentHandoff)
+            or (isinstance(e.item, ChatMessage) and e.item.content in RUN_REPLIES)
+        ]
+        assert not caused, f"recorded after its run returned: {caused}"
+        if handoff:  # a turn queued before the run may hand off too: the last one counts
+            items = list(result.items)
+            last = max(i for i, item in enumerate(items) if isinstance(item, AgentHandoff))
+            greeting = f"welcome {session.current_agent.name}"
+            assert any(
+                isinstance(item, ChatMessage) and item.content == greeting for item in items[last:]
+            ), items
 
     def check(self, *, final: bool = False) -> None:
         self.trace.chats = [self.session.history, *(a.chat_ctx for a in self.agents)]
@@ -189,10 +265,11 @@ async def session_scenario() -> AsyncIterator[SessionScenario]:
     _events.clear()
     _floor["holders"] = 0
     _floor["violations"] = []
-    agents = [
-        Agent(instructions="a", tools=ACTIVITY_TOOLS, name="A"),
-        Agent(instructions="b", tools=ACTIVITY_TOOLS, name="B"),
+    agents: list[Agent] = [
+        Greeting(instructions="a", tools=ACTIVITY_TOOLS, name="A"),
+        Greeting(instructions="b", tools=ACTIVITY_TOOLS, name="B"),
     ]
+    _agents[:] = agents
     llm = ScriptedLLM(_script)
     with no_task_leaks():
         session: AgentSession[None] = AgentSession(
@@ -202,6 +279,8 @@ async def session_scenario() -> AsyncIterator[SessionScenario]:
             close_timeout=30,
         )
         session.on(None, _events.append)
+        for agent in agents:
+            cast(Greeting, agent).session = session
         async with session:
             await session.start(agents[0])
             sc = SessionScenario(session, agents)
