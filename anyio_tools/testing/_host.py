@@ -41,6 +41,7 @@ class FakeReply:
         self.target = target
         self.instructions = instructions
         self.interrupted = False
+        self._heard: bool | None = None
         self.chat_items: list[ChatItem] = []
         self._host = host
         self._done = anyio.Event()
@@ -62,9 +63,18 @@ class FakeReply:
         self._done.set()
         self._host.reply_ended(self)
 
-    def interrupt(self) -> None:
-        """Cut the reply short."""
+    @property
+    def heard(self) -> bool:
+        """Whether the user heard the reply (LED-2): it finished without being cut, unless
+        `interrupt` said otherwise."""
+        if self._heard is not None:
+            return self._heard
+        return self.done and not self.interrupted
+
+    def interrupt(self, *, heard: bool = False) -> None:
+        """Cut the reply short; with *heard*, after its text was fully played."""
         if not self.done:
+            self._heard = heard
             self.interrupted = True
             self._done.set()
             self._host.reply_ended(self)
