@@ -56,12 +56,15 @@ class FakeReply:
         if self.done:
             return
         if text is not None:
-            message = ChatMessage(role="assistant", content=text)
-            self.chat_items.append(message)
-            self.target.chat_ctx.insert(message)
-            self._host.history.insert(message)
+            self._say(text)
         self._done.set()
         self._host.reply_ended(self)
+
+    def _say(self, text: str) -> None:
+        message = ChatMessage(role="assistant", content=text)
+        self.chat_items.append(message)
+        self.target.chat_ctx.insert(message)
+        self._host.history.insert(message)
 
     @property
     def heard(self) -> bool:
@@ -71,9 +74,11 @@ class FakeReply:
             return self._heard
         return self.done and not self.interrupted
 
-    def interrupt(self, *, heard: bool = False) -> None:
-        """Cut the reply short; with *heard*, after its text was fully played."""
+    def interrupt(self, *, heard: bool = False, text: str | None = None) -> None:
+        """Cut the reply short; with *heard*, after its text (*text*) was fully played."""
         if not self.done:
+            if text is not None:
+                self._say(text)
             self._heard = heard
             self.interrupted = True
             self._done.set()
