@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ from anyio_tools import (
     ReplyStatus,
     ReplyUpdated,
 )
+from anyio_tools._deliverer import Deliverer
 
 from .invariants import (
     Trace,
@@ -37,6 +39,7 @@ from .invariants import (
     check_registry,
     check_replies,
 )
+from .scenario import Act, EndReply, Start, scenario
 
 CALL = FunctionCall(call_id="c", name="t")
 DONE = CallStatus.DONE
@@ -211,3 +214,35 @@ def test_every_check_is_exercised_by_some_breaker() -> None:
             except AssertionError:
                 caught.add(name)
     assert caught == set(checks)
+
+
+@pytest.mark.parametrize("broken", ["loses_interrupted_items", "delivers_interrupted_items"])
+async def test_a_broken_deliverer_is_caught_by_the_ledger_invariant(
+    broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LED-1, LED-2 (issue #15): the same generated-program machinery fails on a deliverer
+    that forgets an interrupted reply's items, or counts them delivered."""
+
+    def lose(self: Deliverer, entries: list[Any]) -> None:
+        pass
+
+    def deliver(self: Deliverer, entries: list[Any]) -> None:
+        self._record(entries, DeliveryOutcome.DELIVERED, None)
+
+    monkeypatch.setattr(
+        Deliverer, "_redeliver", lose if broken == "loses_interrupted_items" else deliver
+    )
+    program = [
+        Start("allow", "name", True, 0, False),
+        Act(0, "update"),
+        Act(0, "update"),
+        EndReply(interrupt=True, text=False),
+    ]
+
+    async def run() -> None:
+        async with scenario(session_scope=False) as sc:  # checks everything when it exits
+            for command in program:
+                await sc.apply(command)
+
+    with pytest.raises(AssertionError, match=r"^LED-"):
+        await run()
