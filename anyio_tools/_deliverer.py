@@ -399,14 +399,15 @@ class Deliverer:
         self, entries: list[Entry], outcome: DeliveryOutcome, reason: DropReason | None
     ) -> None:
         # LED-1: exactly one outcome per entry; an entry settled before is left as it was.
-        settled = []
+        ids = []
         for entry in entries:
             if entry.outcome is None:
                 entry.outcome = outcome
-                entry.reason = reason
-                settled.append(entry)
-        if settled:
-            emit_safely(self._host, DeliverySettled(_ids(settled), outcome, reason))
+                if reason is not None:
+                    entry.dropped_for = reason
+                ids.append(entry.output.call_id)
+        if ids:
+            emit_safely(self._host, DeliverySettled(tuple(ids), outcome, reason))
 
     def _settle(self, count: int) -> None:
         self._settled += count

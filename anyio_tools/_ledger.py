@@ -81,7 +81,9 @@ class CallLedger:
 class Owed:
     """One owed item: its chat pair, where it was inserted, and its ledger state."""
 
-    __slots__ = ("attempts", "call", "ledger", "outcome", "output", "reason", "target")
+    __slots__ = ("attempts", "call", "dropped_for", "ledger", "outcome", "output", "target")
+
+    dropped_for: DropReason  # set with a ``dropped`` outcome only
 
     def __init__(
         self,
@@ -96,8 +98,12 @@ class Owed:
         self.ledger = ledger
         self.attempts = 0
         self.outcome: DeliveryOutcome | None = None
-        self.reason: DropReason | None = None
         ledger.items.append(self)
+
+    @property
+    def reason(self) -> DropReason | None:
+        """Why the item was dropped (``dropped`` only)."""
+        return self.dropped_for if self.outcome is DeliveryOutcome.DROPPED else None
 
     @property
     def final(self) -> bool:
