@@ -343,8 +343,8 @@ async def test_commit_is_a_checkpoint_and_refuses_after_a_cancel_request() -> No
     @function_tool
     async def shielded(ctx: RunContext[None]) -> str:
         """Ask to be cancelled, then try to commit inside a shield."""
-        await ctx.update("go")
         with anyio.CancelScope(shield=True):
+            await ctx.update("go")
             await gate(ctx.call_id).wait()
             ran.append(await ctx.commit())
         return "done"
