@@ -30,6 +30,7 @@ from anyio_tools import (
     function_tool,
 )
 from anyio_tools.testing import FakeHost, FakeReply, tool_task_names
+from tests.executor.helpers import FakeTurn
 
 gates: dict[str, anyio.Event] = {}
 
@@ -358,3 +359,28 @@ async def test_commit_is_a_checkpoint_and_refuses_after_a_cancel_request() -> No
     assert ran == [False]
     assert (result.status, result.cancel_cause) == (CallStatus.CANCELLED, CancelReason.HOST)
     assert await RunContext(function_call=FunctionCall(call_id="x", name="t")).commit()
+
+
+async def test_a_dispatcher_cancelled_with_its_turn_interrupted_gives_user_interruption() -> None:
+    """CAN-10: a host that cancels the dispatch of an interrupted turn's call (EXE-13) ends
+    the call with cause ``user_interruption``."""
+
+    @function_tool
+    async def slow(ctx: RunContext[None]) -> str:
+        """Never answers."""
+        await anyio.sleep_forever()
+        return "never"
+
+    host = FakeHost()
+    turn = FakeTurn()
+    with anyio.fail_after(60):
+        async with ToolExecutor(host) as executor, anyio.create_task_group() as tg:
+            call = FunctionCall(call_id="u", name="slow")
+            tg.start_soon(
+                executor.execute, slow, RunContext(function_call=call, speech_handle=turn)
+            )
+            await anyio.wait_all_tasks_blocked()
+            turn.interrupted = True  # the user spoke over the turn
+            tg.cancel_scope.cancel()
+    ends = [(e.call_id, e.cancel_cause) for e in host.events if isinstance(e, CallEnded)]
+    assert ends == [("u", "user_interruption")]
