@@ -8,11 +8,12 @@ import anyio
 from anyio_tools import (
     CallEnded,
     DeliverySettled,
+    ReplyUpdated,
     RunContext,
     ToolFlag,
     function_tool,
 )
-from anyio_tools.runtime import Agent, AgentSession
+from anyio_tools.runtime import Agent, AgentSession, TextOutput
 from anyio_tools.testing import tool_task_names
 from tests.runtime.helpers import Recorder, call, llm
 
@@ -65,3 +66,44 @@ async def test_a_handoff_awaits_a_committed_call_and_cancels_the_others() -> Non
     settled = {i: e.outcome for e in events.of(DeliverySettled) for i in e.update_ids}
     assert settled == {"call_2_final": "dropped"}
     assert tool_task_names() == []
+
+
+@function_tool
+async def book(ctx: RunContext[None]) -> str:
+    """Answer at once; the result comes later."""
+    await ctx.update("booking")
+    await released["book"].wait()
+    return "booked"
+
+
+async def test_an_interrupted_result_is_voiced_again_by_the_runtime() -> None:
+    """LED-2, LED-4 through `AgentSession`: the deferred reply voicing the result is cut by
+    the user (`SpeechHandle.heard` is false), so the result is voiced again at the next idle
+    and ends ``delivered`` after two attempts."""
+    released["book"] = anyio.Event()
+    session: AgentSession[None] = AgentSession(
+        llm=llm({"book": [call("book")]}, reply="Your table is booked."),
+        output=TextOutput(chars_per_second=10),
+    )
+    events = Recorder(session)
+
+    def scheduled() -> int:
+        return sum(1 for e in events.of(ReplyUpdated) if e.status == "scheduled")
+
+    with anyio.fail_after(600):
+        async with session:
+            await session.start(Agent(instructions="main", tools=[book], name="main"))
+            await session.run(user_input="book")
+            released["book"].set()
+            await anyio.wait_all_tasks_blocked()  # the reply plays (a timer of the output)
+            assert scheduled() == 1
+            session.interrupt()
+            await anyio.wait_all_tasks_blocked()  # voiced again at the next idle
+            assert scheduled() == 2
+            while not events.of(DeliverySettled):
+                await session.wait_for_idle()
+                await anyio.sleep(1)
+    statuses = [e.status for e in events.of(ReplyUpdated)]
+    assert statuses == ["scheduled", "interrupted", "scheduled", "completed"]
+    settled = {i: e.outcome for e in events.of(DeliverySettled) for i in e.update_ids}
+    assert settled == {"call_1_final": "delivered"}
