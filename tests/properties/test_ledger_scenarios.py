@@ -384,3 +384,15 @@ async def test_a_dispatcher_cancelled_with_its_turn_interrupted_gives_user_inter
             tg.cancel_scope.cancel()
     ends = [(e.call_id, e.cancel_cause) for e in host.events if isinstance(e, CallEnded)]
     assert ends == [("u", "user_interruption")]
+
+
+async def test_a_cancel_cause_that_is_not_a_cancel_reason_is_refused() -> None:
+    """CAN-10: ``CallHandle.cancel(cause=...)`` takes a `CancelReason` or its value only."""
+    async with ToolExecutor(FakeHost()) as executor:
+        handle = await executor.start(book, ctx("a"))
+        await handle.answer()
+        with pytest.raises(ValueError, match="'because' is not a valid CancelReason"):
+            handle.cancel(cause="because")
+        assert handle.cancel(cause=CancelReason.LLM) is CancelAnswer.CANCELLED
+        result = await handle.result()
+    assert result.cancel_cause is CancelReason.LLM
