@@ -32,7 +32,10 @@ from ._events import (
     CallStarted,
     CallStatus,
     CallUpdated,
+    CancelAnswer,
     CancelReason,
+    DeliveryOutcome,
+    DeliverySettled,
     DropReason,
     ReplyDropped,
     ReplyStatus,
@@ -42,6 +45,7 @@ from ._events import (
 from ._executor import ExecutorScope, ExecutorState, ToolExecutor
 from ._host import Conversation, ReplyHandle, ReplyTarget, SessionHandle, ToolHost, TurnHandle
 from ._info import DuplicateMode, DuplicateScope, ToolFlag, ToolInfo
+from ._ledger import Delivery
 from ._options import (
     AsyncToolOptions,
     DuplicatePromptArgs,
@@ -76,12 +80,16 @@ __all__ = [
     "CallStarted",
     "CallStatus",
     "CallUpdated",
+    "CancelAnswer",
     "CancelReason",
     "ChatContext",
     "ChatItem",
     "ChatMessage",
     "ChatRole",
     "Conversation",
+    "Delivery",
+    "DeliveryOutcome",
+    "DeliverySettled",
     "DispatchResult",
     "DropReason",
     "DuplicateMode",

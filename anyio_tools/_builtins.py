@@ -1,4 +1,10 @@
-"""The built-in tools that let the LLM list and cancel running calls (SPEC CAN-2..4).
+"""The built-in tools that let the LLM list and cancel running calls (SPEC CAN-2..4; the
+honest answers of issue #15, CAN-12).
+
+The cancel tool answers ``call `<id>` was cancelled`` or ``too late: call `<id>` already
+committed, will finish``; it fails (an error answer) with ``unknown: ...`` for a call that is
+not running (saying how it ended, if it did lately, including why it was cancelled) and with
+``... is not cancellable`` for a call the LLM may not cancel.
 
 They are ordinary tools (``allow``, not cancellable) bound to one session's registry.
 """
@@ -10,6 +16,7 @@ from collections.abc import Iterable
 from typing import Final, final
 
 from ._duplicates import CANCEL_TOOL_NAME, LIST_TOOL_NAME
+from ._events import CancelAnswer
 from ._registry import CallRegistry
 from ._tools import Tool, function_tool
 
@@ -77,5 +84,7 @@ class RunningCallTools:
         Args:
             call_id: The call_id of the running call, as listed by the list tool.
         """
-        await self._registry.cancel(call_id)
+        answer = await self._registry.cancel(call_id)
+        if answer is CancelAnswer.COMMITTED:
+            return f"too late: call `{call_id}` already committed, will finish"
         return f"call `{call_id}` was cancelled"

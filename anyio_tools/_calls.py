@@ -1,5 +1,17 @@
 """One admitted call: the handle its caller holds and the record its executor keeps (SPEC
-CON-7, CTX-9, CAN-1, EXE-6, EXE-13; issue #11).
+CON-7, CTX-9, CAN-1, EXE-6, EXE-13; issue #11; the ledger, cancellation causes and commit
+points of issue #15: LED-1, CAN-10..12).
+
+- **CAN-10 Causes.** Every cancel request carries a `CancelReason`; the first request that
+  took effect is the call's cause, on `CallHandle.cancel_cause`, `CallEnded.cancel_cause` and
+  `CallResult.cancel_cause`.
+- **CAN-11 Commit point.** After ``await ctx.commit()`` a cancel request does not cancel the
+  call, except the closing of its executor (``shutdown``, nothing outlives its owner): it
+  answers `CancelAnswer.COMMITTED` and the call goes on to its end. A drain therefore waits for
+  a committed call, and ``replace`` waits for it before admitting the new call.
+- **CAN-12 Honest answers.** `CallHandle.cancel` returns what the request achieved:
+  ``cancelled``, ``too late: already committed, will finish``, or ``unknown`` once the call had
+  ended otherwise.
 
 A `CallHandle` is the one object a call is. The executor that admitted it does the work (runs
 the tool, turns its end into an outcome, delivers its updates); the handle keeps the call's
@@ -18,8 +30,9 @@ from anyio import TaskHandle
 
 from ._chat import Clock, FunctionCall
 from ._context import RunContext, UpdatePair
-from ._events import CallStatus, CallUpdated
+from ._events import CallStatus, CallUpdated, CancelAnswer, CancelReason
 from ._host import TurnHandle
+from ._ledger import CallLedger, Delivery
 from ._loop import Loop
 from ._options import ToolOptions
 from ._outcomes import CallResult, DispatchResult, Outcome
@@ -49,8 +62,10 @@ class CallOwner(Protocol):
         """How many deferred updates were accepted so far."""
         ...
 
-    async def cancel_call(self, call: CallHandle, reason: str) -> bool:
-        """Cancel the call and wait for its end; False if it had already ended."""
+    async def cancel_call(
+        self, call: CallHandle, reason: str, cause: CancelReason = CancelReason.HOST
+    ) -> CancelAnswer:
+        """Cancel the call and wait for its end, unless it had ended or committed."""
         ...
 
 
@@ -74,10 +89,13 @@ class CallHandle:
         "call",
         "cancel_reason",
         "cancellable",
+        "cause",
         "checkpoint",
         "clock",
+        "committed",
         "ctx",
         "key",
+        "ledger",
         "options",
         "outcome",
         "released",
@@ -112,6 +130,9 @@ class CallHandle:
         self.task: TaskHandle[None] | None = None
         self.updated = False
         self.cancel_reason: str | None = None
+        self.cause: CancelReason | None = None  # CAN-10
+        self.committed = False  # CAN-11
+        self.ledger = CallLedger()  # LED-1
         self.outcome: Outcome | None = None  # set once, when the call ends
         self._update_messages: list[str] | None = None  # raw messages, for updates()
         self._update_wakeup: anyio.Event | None = None
@@ -156,6 +177,24 @@ class CallHandle:
     def turn(self) -> TurnHandle | None:
         """The turn that made the call, if its context has one."""
         return self.ctx.turn
+
+    @property
+    def cancel_cause(self) -> CancelReason | None:
+        """Why the call was cancelled (or is being cancelled); None if nobody cancelled it."""
+        return self.cause
+
+    @property
+    def is_committed(self) -> bool:
+        """Whether the tool passed its point of no return (``ctx.commit()``)."""
+        return self.committed
+
+    def deliveries(self) -> tuple[Delivery, ...]:
+        """Return where each item the call owes the conversation stands (its ledger).
+
+        One entry per update after the first and per final result voiced by a deferred
+        reply, in update order; ``outcome`` is None while the item is still owed.
+        """
+        return self.ledger.snapshot()
 
     async def answer(self) -> DispatchResult:
         """Wait for the call's first answer: its first update, or its end.
@@ -215,25 +254,35 @@ class CallHandle:
         await task.wait()
         outcome = self.outcome
         assert outcome is not None  # set in the task's finally
-        return outcome.result(self.call.call_id)
+        return outcome.result(self.call.call_id, self.cause)
 
-    def cancel(self, reason: str = "cancelled by its caller") -> None:
-        """Cancel the call (no effect once it ended); does not wait (see `result`).
+    def cancel(
+        self, reason: str = "cancelled by its caller", *, cause: CancelReason | str = "host"
+    ) -> CancelAnswer:
+        """Cancel the call; does not wait (see `result`).
 
         This cancels any call, including one whose tool is not flagged cancellable: it is
         meant for the program that started the call. The LLM's cancel tool still refuses
-        those.
+        those. A call past its commit point is not cancelled: it goes on to its end.
 
         Args:
             reason: Why, as `CallResult.reason` reports it.
+            cause: Why, as a `CancelReason` (``host`` by default).
+
+        Returns:
+            ``cancelled``; ``too late: already committed, will finish``; or ``unknown`` if
+            the call had already ended (``cancelled`` if it ended cancelled).
+
+        Raises:
+            ValueError: *cause* is not a `CancelReason`.
         """
-        self.request_cancel(reason)
+        return self.request_cancel(reason, CancelReason(cause))
 
     # -- RegisteredCall ---------------------------------------------------------------------
 
-    async def cancel_and_wait(self) -> bool:
-        """Cancel the call and wait for its end; False if it had already ended."""
-        return await self._owner.cancel_call(self, "cancelled on request")
+    async def cancel_and_wait(self) -> CancelAnswer:
+        """Cancel the call on the LLM's request and wait for its end (unless committed)."""
+        return await self._owner.cancel_call(self, "cancelled on request", CancelReason.LLM)
 
     # -- CallBinding ------------------------------------------------------------------------
 
@@ -274,16 +323,34 @@ class CallHandle:
     def end(self, outcome: Outcome) -> None:
         """Record how the call ended (once) and wake whoever iterates its updates."""
         self.outcome = outcome
+        if outcome.status is CallStatus.CANCELLED:
+            self.ledger.cancelled = True  # LED-4: what was not heard is not voiced again
+            if self.cause is None:
+                self.cause = CancelReason.HOST  # an enclosing scope: the host's doing
         self._wake_iterators()
 
-    def request_cancel(self, reason: str) -> None:
-        """Cancel the call's task (no effect once it ended)."""
-        if self.outcome is not None:
-            return
+    def request_cancel(self, reason: str, cause: CancelReason = CancelReason.HOST) -> CancelAnswer:
+        """Cancel the call's task unless it ended or committed (CAN-10, CAN-11)."""
+        outcome = self.outcome
+        if outcome is not None:
+            if outcome.status is CallStatus.CANCELLED:
+                return CancelAnswer.CANCELLED
+            return CancelAnswer.UNKNOWN
+        if self.committed and cause is not CancelReason.SHUTDOWN and self.cause is None:
+            return CancelAnswer.COMMITTED
         if self.cancel_reason is None:
             self.cancel_reason = reason
+            self.cause = cause
         if self.task is not None:
             self.task.cancel()
+        return CancelAnswer.CANCELLED
+
+    def commit(self) -> bool:
+        """Mark the point of no return; False if a cancellation was already requested."""
+        if self.cause is not None or self.outcome is not None:
+            return False
+        self.committed = True
+        return True
 
     def invoke(self) -> Awaitable[Any]:
         """Start the tool's function on the validated arguments (the call forgets them)."""

@@ -67,6 +67,10 @@ class CallBinding(Protocol):
         """Wait until every update the executor accepted so far got a reply or was dropped."""
         ...
 
+    def commit(self) -> bool:
+        """Mark the call's point of no return; False if it is being cancelled (CAN-11)."""
+        ...
+
 
 @final
 class RunContext(Generic[UserdataT]):
@@ -203,6 +207,24 @@ class RunContext(Generic[UserdataT]):
                 f"the turn of call {self.call_id!r} had no generation when the call started"
             )
         await turn.wait_for_step_playout(self._initial_step)
+
+    async def commit(self) -> bool:
+        """Mark the point of no return: from now on, asking to cancel the call does not.
+
+        Call it right before the work that cannot be undone (charging a card, sending a
+        booking). Afterwards the LLM's cancel tool answers "too late: already committed,
+        will finish", a handoff waits for the call, and the call runs to its end; only the
+        closing of its executor still cancels it. A checkpoint: a cancellation requested
+        before is delivered here, so a call never commits after it was told to stop.
+
+        Returns:
+            True once committed (also for a context run without an executor); False if the
+            call is being cancelled and the cancellation cannot reach it (a shielded scope):
+            do not do the irreversible work then.
+        """
+        binding = self._binding
+        await (checkpoint() if binding is None else binding.checkpoint())
+        return True if binding is None else binding.commit()
 
     async def update(
         self,

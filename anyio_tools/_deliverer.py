@@ -1,11 +1,12 @@
 """One long-lived task per executor that voices queued updates in coalesced replies (SPEC
-UPD-7, DEL-1..9, SC-7).
+UPD-7, DEL-1..9, SC-7; the ledger and re-delivery of issue #15, LED-1..6 in `_ledger`).
 
 Updates are inserted into the chat at once (eagerly) and queued here. The deliverer takes the
 first queued entry, waits until the host can take a reply, then, in one synchronous step, takes
 everything queued at that moment, re-targets it if needed, and asks the host for one reply. So
 k updates made during one busy period give exactly one reply. Nothing accepted is lost: every
-entry ends up in exactly one scheduled reply or in one `ReplyDropped`.
+entry ends up in a scheduled reply or in one `ReplyDropped`, and in exactly one ledger outcome
+(`DeliverySettled`): a reply that was not heard puts its entries back for the next idle (LED-4).
 
 What one reply's instructions carry is bounded (issue #12 item 9): the ``call_ids`` and
 ``call_ids_text`` given to the reply templates (DEL-6) name at most the first
@@ -25,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Final, final
 
 import anyio
@@ -34,21 +35,37 @@ from anyio.lowlevel import checkpoint
 
 from ._chat import ChatItem, FunctionCall, FunctionCallOutput
 from ._errors import ActivityClosedError, SessionClosedError
-from ._events import DropReason, ReplyDropped, ReplyStatus, ReplyUpdated
+from ._events import (
+    DeliveryOutcome,
+    DeliverySettled,
+    DropReason,
+    ReplyDropped,
+    ReplyStatus,
+    ReplyUpdated,
+)
 from ._floor import current_holder
 from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
+from ._ledger import CallLedger, Owed, reply_heard, supersede
 from ._options import ReplyPromptArgs, ToolOptions, render
 
-__all__ = ["NAMED_IDS_PER_REPLY", "Deliverer", "Entry", "reply_prompt_args"]
+__all__ = ["NAMED_IDS_PER_REPLY", "Deliverer", "Entry", "InFlight", "reply_prompt_args"]
 
 logger = logging.getLogger("anyio_tools.delivery")
 
-Entry = tuple[FunctionCall, FunctionCallOutput, ReplyTarget]
-"""A queued update: its call item, its output, and where it was inserted eagerly."""
+Entry = Owed
+"""A queued update: its call item, its output, where it was inserted eagerly, its ledger."""
+
+InFlight = tuple[ReplyHandle, list[Owed], tuple[str, ...]]
+"""A scheduled reply, the entries it carries and their ids."""
 
 
 def _ids(entries: Sequence[Entry]) -> tuple[str, ...]:
-    return tuple(entry[1].call_id for entry in entries)
+    return tuple(entry.output.call_id for entry in entries)
+
+
+def _first_time(entries: Sequence[Entry]) -> int:
+    # DEL-9 counts an entry settled once: when a reply first carried it, or when it dropped.
+    return sum(1 for entry in entries if entry.attempts == 0)
 
 
 _LOGGED_IDS = 10
@@ -94,6 +111,8 @@ class Deliverer:
         options: The templates of the executor.
         closed_reason: What dropped entries are reported with when the executor closes.
         close_timeout: How long closing waits for a reply in flight to finish.
+        max_redeliveries: How many more replies may carry an entry after the first was not
+            heard (LED-4).
     """
 
     __slots__ = (
@@ -102,6 +121,7 @@ class Deliverer:
         "_close_timeout",
         "_closed_reason",
         "_host",
+        "_max_redeliveries",
         "_open",
         "_options",
         "_queue",
@@ -116,8 +136,10 @@ class Deliverer:
         *,
         closed_reason: DropReason,
         close_timeout: float,
+        max_redeliveries: int = 2,
     ) -> None:
         self._host = host
+        self._max_redeliveries = max_redeliveries
         self._options = options
         self._closed_reason = closed_reason
         self._close_timeout = close_timeout
@@ -147,20 +169,34 @@ class Deliverer:
         """How many accepted entries are not settled yet."""
         return self._accepted - self._settled
 
-    def enqueue(self, call: FunctionCall, output: FunctionCallOutput) -> None:
-        """Insert an update into the chat now and queue it for a reply (UPD-7)."""
+    def enqueue(
+        self, call: FunctionCall, output: FunctionCallOutput, ledger: CallLedger | None = None
+    ) -> None:
+        """Insert an update into the chat now and queue it for a reply (UPD-7, LED-1)."""
         host = self._host
         target = host.eager_target()
         pair: tuple[ChatItem, ...] = (call, output)
         host.insert_items(target, pair)
         host.record_history(pair)
         self._accepted += 1
-        entry: Entry = (call, output, target)
+        entry = Owed(call, output, target, CallLedger() if ledger is None else ledger)
         if not self._open:
             self._drop([entry], self._closed_reason)
             return
         self._queue.append(entry)
         self._wake()
+
+    def mark_covered(self, ids: Collection[str]) -> None:
+        """Settle queued entries with these ids as ``covered`` (LED-3); others are ignored."""
+        queue = self._queue
+        covered = [entry for entry in queue if entry.output.call_id in ids]
+        if not covered:
+            return
+        kept = [entry for entry in queue if entry.output.call_id not in ids]
+        queue.clear()
+        queue.extend(kept)
+        self._settle(_first_time(covered))
+        self._record(covered, DeliveryOutcome.COVERED, None)
 
     def close(self) -> None:
         """Accept nothing more; later entries are dropped at once."""
@@ -198,7 +234,7 @@ class Deliverer:
     async def run(self) -> None:
         """Voice queued entries until cancelled or closed (the executor's ``deliver`` task)."""
         current_holder.set(None)  # CTX-7c: a deliverer never acts for a floor holder
-        in_flight: tuple[ReplyHandle, tuple[str, ...]] | None = None
+        in_flight: InFlight | None = None
         try:
             while True:
                 if not await self._wait_for_entry():
@@ -227,7 +263,7 @@ class Deliverer:
                 in_flight = self._schedule(target, self._take())
                 if in_flight is None:
                     continue
-                handle, ids = in_flight
+                handle = in_flight[0]
                 try:
                     await handle.wait_for_playout()
                 except get_cancelled_exc_class():
@@ -236,12 +272,12 @@ class Deliverer:
                     logger.exception(
                         "reply %s raised a stray cancellation during playout", handle.id
                     )
-                    emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.INTERRUPTED, handle.id))
+                    self._report_outcome(*in_flight, failed=True)
                 except Exception:
                     logger.exception("reply %s failed during playout", handle.id)
-                    emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.INTERRUPTED, handle.id))
+                    self._report_outcome(*in_flight, failed=True)
                 else:
-                    self._report_outcome(handle, ids)
+                    self._report_outcome(*in_flight)
                 in_flight = None
         except get_cancelled_exc_class():
             self._open = False  # entries arriving from now on are dropped at once
@@ -258,24 +294,23 @@ class Deliverer:
         self._queue.clear()
         return entries
 
-    def _schedule(
-        self, target: ReplyTarget, entries: list[Entry]
-    ) -> tuple[ReplyHandle, tuple[str, ...]] | None:
+    def _schedule(self, target: ReplyTarget, entries: list[Entry]) -> InFlight | None:
         if not entries:
             return None
         host = self._host
         ids = _ids(entries)
         try:
-            for call, output, eager in entries:
-                if eager is not target:
+            for entry in entries:
+                if entry.target is not target:
                     # DEL-5: the agent that speaks the reply must also keep the entry.
                     logger.warning(
                         "update %s was made for another agent; inserting it into the new one",
-                        output.call_id,
+                        entry.output.call_id,
                     )
-                    host.insert_items(target, (call, output))
+                    host.insert_items(target, (entry.call, entry.output))
+                    entry.target = target
             args = reply_prompt_args(ids)
-            at_tail = host.last_item_id(target) == entries[-1][1].id
+            at_tail = host.last_item_id(target) == entries[-1].output.id
             options = self._options
             template = (
                 options.reply_at_tail_template if at_tail else options.reply_maybe_covered_template
@@ -286,20 +321,53 @@ class Deliverer:
             logger.exception("could not schedule the reply for updates %s", _ids_text(ids))
             self._drop(entries, DropReason.HOST_ERROR)
             return None
-        self._settle(len(entries))
+        self._settle(_first_time(entries))
+        for entry in entries:
+            entry.attempts += 1
         emit_safely(host, ReplyUpdated(ids, ReplyStatus.SCHEDULED, handle.id))
-        return handle, ids
+        return handle, entries, ids
 
-    def _report_outcome(self, handle: ReplyHandle, ids: tuple[str, ...]) -> None:
-        if handle.interrupted:
-            status = ReplyStatus.INTERRUPTED
+    def _report_outcome(
+        self,
+        handle: ReplyHandle,
+        entries: list[Entry],
+        ids: tuple[str, ...],
+        *,
+        failed: bool = False,
+    ) -> None:
+        # DEL-8 and LED-2..4: the host decides what was heard; what was not goes back.
+        if failed or not reply_heard(handle):
+            emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.INTERRUPTED, handle.id))
+            self._redeliver(entries)
         elif not handle.chat_items:
-            status = ReplyStatus.SKIPPED
+            emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.SKIPPED, handle.id))
+            self._record(entries, DeliveryOutcome.COVERED, None)
         else:
-            status = ReplyStatus.COMPLETED
-        emit_safely(self._host, ReplyUpdated(ids, status, handle.id))
+            emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.COMPLETED, handle.id))
+            self._record(entries, DeliveryOutcome.DELIVERED, None)
 
-    async def _finish_in_flight(self, handle: ReplyHandle, ids: tuple[str, ...]) -> None:
+    def _redeliver(self, entries: list[Entry]) -> None:
+        # LED-4, LED-5: back to the head of the queue (older than anything queued since),
+        # unless the call was cancelled, the attempts are used up, or a later item says more.
+        if not self._open:
+            self._drop(entries, self._closed_reason)
+            return
+        cancelled = [entry for entry in entries if entry.ledger.cancelled]
+        limit = self._max_redeliveries
+        exhausted = [e for e in entries if not e.ledger.cancelled and e.attempts > limit]
+        again = [e for e in entries if not e.ledger.cancelled and e.attempts <= limit]
+        kept, superseded = supersede(again, self._queue)
+        self._drop(cancelled, DropReason.CANCELLED)
+        self._drop(exhausted, DropReason.RETRIES_EXHAUSTED)
+        self._record(superseded, DeliveryOutcome.SUPERSEDED, None)
+        if kept:
+            logger.info("re-delivering updates %s at the next idle", _ids_text(_ids(kept)))
+            self._queue.extendleft(reversed(kept))
+            self._wake()
+
+    async def _finish_in_flight(
+        self, handle: ReplyHandle, entries: list[Entry], ids: tuple[str, ...]
+    ) -> None:
         # DEL-8: exactly one outcome per scheduled reply, even when closing.
         failed = False
         with anyio.move_on_after(self._close_timeout, shield=True) as scope:
@@ -315,18 +383,31 @@ class Deliverer:
                 failed = True
         if scope.cancelled_caught:
             logger.warning("reply %s did not finish while closing; reported interrupted", handle.id)
-        if failed or scope.cancelled_caught:
-            emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.INTERRUPTED, handle.id))
-        else:
-            self._report_outcome(handle, ids)
+        # Closing: nothing can be voiced again, so _redeliver drops what was not heard.
+        self._report_outcome(handle, entries, ids, failed=failed or scope.cancelled_caught)
 
     def _drop(self, entries: list[Entry], reason: DropReason) -> None:
         if not entries:
             return
         ids = _ids(entries)
-        self._settle(len(entries))
+        self._settle(_first_time(entries))
         logger.warning("dropped the reply for updates %s (%s)", _ids_text(ids), reason)
         emit_safely(self._host, ReplyDropped(ids, reason))
+        self._record(entries, DeliveryOutcome.DROPPED, reason)
+
+    def _record(
+        self, entries: list[Entry], outcome: DeliveryOutcome, reason: DropReason | None
+    ) -> None:
+        # LED-1: exactly one outcome per entry; an entry settled before is left as it was.
+        ids = []
+        for entry in entries:
+            if entry.outcome is None:
+                entry.outcome = outcome
+                if reason is not None:
+                    entry.dropped_for = reason
+                ids.append(entry.output.call_id)
+        if ids:
+            emit_safely(self._host, DeliverySettled(tuple(ids), outcome, reason))
 
     def _settle(self, count: int) -> None:
         self._settled += count

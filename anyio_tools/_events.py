@@ -1,9 +1,10 @@
-"""What the executor reports to its host, as frozen values (SPEC EVT-1..7).
+"""What the executor reports to its host, as frozen values (SPEC EVT-1..7, LED-1..6).
 
 Events are emitted synchronously through `ToolHost.emit`, in program order. Per admitted call:
 one `CallStarted`, any number of `CallUpdated`, one `CallEnded`. Per deferred reply: one
 `ReplyUpdated` with status ``scheduled`` and one with its outcome, or one `ReplyDropped` for
-items that never got a reply.
+items that never got a reply. Per owed item (an update after the first, a final result): one
+`DeliverySettled` naming its one ledger outcome (issue #15).
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ __all__ = [
     "CallStarted",
     "CallStatus",
     "CallUpdated",
+    "CancelAnswer",
     "CancelReason",
+    "DeliveryOutcome",
+    "DeliverySettled",
     "DropReason",
     "ReplyDropped",
     "ReplyStatus",
@@ -83,6 +87,38 @@ class DropReason(enum.StrEnum):
     """The session closed."""
     HOST_ERROR = "host_error"
     """The host failed to schedule the reply."""
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    """Every reply that carried the item was interrupted, up to the re-delivery limit."""
+    CANCELLED = "cancelled"
+    """The reply that carried the item was interrupted, and its call was cancelled since."""
+
+
+class DeliveryOutcome(enum.StrEnum):
+    """How an owed item ended in the delivery ledger (issue #15; exactly one per item)."""
+
+    DELIVERED = "delivered"
+    """A reply that voiced it completed, and the host counted it heard."""
+    COVERED = "covered"
+    """An LLM request already contained it and that turn completed without a word to add
+    (a deferred reply that produced nothing, or a normal turn the host reported)."""
+    SUPERSEDED = "superseded"
+    """A later item of the same call made it moot before it was heard (only an update
+    after the first is ever superseded, never a final result)."""
+    DROPPED = "dropped"
+    """It will never be voiced; `DeliverySettled.reason` says why."""
+
+
+class CancelAnswer(enum.StrEnum):
+    """What a request to cancel a call achieved (issue #15: honest cancellation)."""
+
+    CANCELLED = "cancelled"
+    """The call was cancelled (or it already ended cancelled)."""
+    COMMITTED = "too late: already committed, will finish"
+    """The call passed its point of no return (``ctx.commit()``); it goes on and finishes."""
+    NOT_CANCELLABLE = "not cancellable"
+    """The call may not be cancelled by whoever asked."""
+    UNKNOWN = "unknown"
+    """No such call is running (it never existed, or it already ended)."""
 
 
 @final
@@ -129,12 +165,14 @@ class CallEnded:
         status: How it ended.
         message: None when cancelled; the exception's text on error; the result's text when
             done (None for a result of None, `StopResponse` or an agent).
+        cancel_cause: Why the call was cancelled (``cancelled`` only).
     """
 
     id: str
     call_id: str
     status: CallStatus
     message: str | None = None
+    cancel_cause: CancelReason | None = None
 
 
 @final
@@ -167,5 +205,23 @@ class ReplyDropped:
     reason: DropReason
 
 
-ToolEvent: TypeAlias = CallStarted | CallUpdated | CallEnded | ReplyUpdated | ReplyDropped
+@final
+@attrs.frozen
+class DeliverySettled:
+    """Owed items reached their one delivery outcome (the ledger, issue #15).
+
+    Args:
+        update_ids: The entry ids settled, in update order.
+        outcome: How they ended.
+        reason: Why they were dropped (``dropped`` only).
+    """
+
+    update_ids: tuple[str, ...]
+    outcome: DeliveryOutcome
+    reason: DropReason | None = None
+
+
+ToolEvent: TypeAlias = (
+    CallStarted | CallUpdated | CallEnded | ReplyUpdated | ReplyDropped | DeliverySettled
+)
 """Any event the executor emits."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, final
 
@@ -35,7 +35,16 @@ from ._context import RunContext, UpdatePair
 from ._deliverer import Deliverer
 from ._duplicates import decide
 from ._errors import CallRefusedError, ExecutorClosedError, InvalidArgumentsError
-from ._events import CallEnded, CallStarted, CallStatus, CallUpdated, DropReason, ToolEvent
+from ._events import (
+    CallEnded,
+    CallStarted,
+    CallStatus,
+    CallUpdated,
+    CancelAnswer,
+    CancelReason,
+    DropReason,
+    ToolEvent,
+)
 from ._groups import collapse_groups
 from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
 from ._info import DuplicateMode
@@ -129,9 +138,11 @@ class ToolExecutor(AsyncContextManagerMixin):
         scope: Whether the executor belongs to an activity or to the session.
         name: A label used in task names and logs.
         close_timeout: Seconds closing waits for cancelled calls and a reply in flight.
+        max_redeliveries: How many more deferred replies may carry an update after a reply
+            that carried it was interrupted; then it is dropped (``retries_exhausted``).
 
     Raises:
-        ValueError: Bad options or a negative *close_timeout*.
+        ValueError: Bad options, a negative *close_timeout* or *max_redeliveries*.
         TypeError: A template that is neither a str nor a callable.
     """
 
@@ -144,9 +155,14 @@ class ToolExecutor(AsyncContextManagerMixin):
         scope: ExecutorScope | str = ExecutorScope.ACTIVITY,
         name: str = "tools",
         close_timeout: float = 5.0,
+        max_redeliveries: int = 2,
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
+        if isinstance(max_redeliveries, bool) or not isinstance(max_redeliveries, int):
+            raise TypeError(f"max_redeliveries must be an int, got {max_redeliveries!r}")
+        if max_redeliveries < 0:
+            raise ValueError(f"max_redeliveries must be >= 0, got {max_redeliveries}")
         self._host: ToolHost = _NoConversation() if host is None else host
         self._registry = registry if registry is not None else CallRegistry()
         self._options = (
@@ -164,7 +180,11 @@ class ToolExecutor(AsyncContextManagerMixin):
             None
             if host is None
             else Deliverer(
-                host, self._options, closed_reason=closed_reason, close_timeout=close_timeout
+                host,
+                self._options,
+                closed_reason=closed_reason,
+                close_timeout=close_timeout,
+                max_redeliveries=max_redeliveries,
             )
         )
         self._calls: dict[str, CallHandle] = {}
@@ -234,6 +254,16 @@ class ToolExecutor(AsyncContextManagerMixin):
             return
         await self._deliverer.wait_settled(count)
 
+    def mark_covered(self, entry_ids: Collection[str]) -> None:
+        """Tell the executor that a completed turn's LLM request contained these updates.
+
+        A host calls it when a normal turn that saw queued updates completed: they need no
+        deferred reply and end ``covered`` in the ledger (LED-3). Ids that are not queued
+        (already voiced, unknown) are ignored. Does not block.
+        """
+        if self._deliverer is not None:
+            self._deliverer.mark_covered(entry_ids)
+
     # -- lifecycle --------------------------------------------------------------------------
 
     @asynccontextmanager
@@ -269,7 +299,7 @@ class ToolExecutor(AsyncContextManagerMixin):
             self._state = ExecutorState.DRAINING
         for call in list(self._calls.values()):
             if call.cancellable:
-                call.request_cancel("the executor is draining")
+                call.request_cancel("the executor is draining", CancelReason.HANDOFF)
         await self._wait_all_ended()
 
     async def cancel_all(self, *, cancellable_only: bool = False) -> None:
@@ -301,7 +331,7 @@ class ToolExecutor(AsyncContextManagerMixin):
         self._state = ExecutorState.DRAINING
         with anyio.move_on_after(self._close_timeout, shield=True) as scope:
             for call in list(self._calls.values()):
-                call.request_cancel("the executor is closing")
+                call.request_cancel("the executor is closing", CancelReason.SHUTDOWN)
             await self._wait_all_ended()
         if scope.cancelled_caught:
             logger.warning(
@@ -421,7 +451,13 @@ class ToolExecutor(AsyncContextManagerMixin):
             # EXE-13: the answer never reaches this dispatcher's caller, so the call was its
             # work, even when its first answer landed in the same tick as the cancellation.
             if call.outcome is None:
-                call.request_cancel("its dispatcher was cancelled")
+                turn = call.turn
+                cause = (
+                    CancelReason.USER_INTERRUPTION
+                    if turn is not None and turn.interrupted
+                    else CancelReason.HOST
+                )
+                call.request_cancel("its dispatcher was cancelled", cause)
                 with anyio.move_on_after(self._close_timeout, shield=True):
                     await call.wait_ended()
             raise
@@ -457,7 +493,7 @@ class ToolExecutor(AsyncContextManagerMixin):
                     f"the duplicate policy of {tool.name!r} refused the call",
                 )
             for old in decision.replace:
-                old.request_cancel("replaced by a duplicate call")
+                old.request_cancel("replaced by a duplicate call", CancelReason.REPLACE)
             for old in decision.replace:
                 await old.wait_ended()
             return self._admit(tool, ctx, item, prepared.arguments, prepared.error, prepared.key)
@@ -550,9 +586,11 @@ class ToolExecutor(AsyncContextManagerMixin):
             self._all_ended.set()
             self._all_ended = None
         call.end(outcome)
+        self._registry.remember_end(call_id, outcome.status, call.cause)
         status, message = ended_message(outcome, updated=call.updated)
         ended_id = f"{call_id}_final" if call.updated else call_id
-        emit_safely(self._host, CallEnded(ended_id, call_id, status, message))
+        cause = call.cause if status is CallStatus.CANCELLED else None
+        emit_safely(self._host, CallEnded(ended_id, call_id, status, message, cause))
         call.ctx.detach()
 
     def _settle(self, call: CallHandle, outcome: Outcome) -> None:
@@ -570,7 +608,7 @@ class ToolExecutor(AsyncContextManagerMixin):
         )
         final = final_output(item, outcome, created_at=now)
         if final is not None:
-            self._deliverer.enqueue(final_item, final)
+            self._deliverer.enqueue(final_item, final, call.ledger)
 
     # -- CallOwner --------------------------------------------------------------------------
 
@@ -597,22 +635,31 @@ class ToolExecutor(AsyncContextManagerMixin):
                 call.release(DispatchResult(item, pair[1], non_blocking=True))
                 return
         if self._deliverer is not None:
-            self._deliverer.enqueue(*pair)
+            self._deliverer.enqueue(pair[0], pair[1], call.ledger)
 
-    async def cancel_call(self, call: CallHandle, reason: str) -> bool:
-        """Cancel one of this executor's calls and wait for its end (no permission check)."""
+    async def cancel_call(
+        self, call: CallHandle, reason: str, cause: CancelReason = CancelReason.HOST
+    ) -> CancelAnswer:
+        """Cancel one of this executor's calls and wait for its end (no permission check).
+
+        A committed call is not cancelled and not waited for (CAN-11).
+        """
         if self._calls.get(call.call_id) is not call:
             await checkpoint()
-            return False
-        call.request_cancel(reason)
+            return call.request_cancel(reason, cause)  # it ended: say how
+        answer = call.request_cancel(reason, cause)
+        if answer is CancelAnswer.COMMITTED:
+            await checkpoint()
+            return answer
         await call.wait_ended()
-        return True
+        return answer
 
     async def cancel(self, call_id: str) -> bool:
         """Cancel a running call of this executor and wait until its end was reported.
 
         Returns:
-            True once the call ended cancelled; False if no such call runs here.
+            True once the call ended cancelled; False if no such call runs here, or if it
+            passed its commit point (``ctx.commit()``) and will finish.
 
         Raises:
             ToolError: The call is not cancellable, or its turn disallows interruptions.
@@ -622,4 +669,5 @@ class ToolExecutor(AsyncContextManagerMixin):
         if call is None:
             return False
         self._registry.check_cancellable(call_id)
-        return await self.cancel_call(call, "cancelled on request")
+        answer = await self.cancel_call(call, "cancelled on request", CancelReason.HOST)
+        return answer is CancelAnswer.CANCELLED

@@ -107,7 +107,14 @@ targets by identity.
 
 
 class ReplyHandle(Protocol):
-    """A reply the host scheduled for the executor (HOST-4)."""
+    """A reply the host scheduled for the executor (HOST-4).
+
+    The host decides whether the user *heard* a reply (LED-2): a handle may expose a
+    ``heard`` bool, read once its playout ended (the reference runtime's speech handles
+    and the testing ``FakeReply`` do: the reply was played to the end without being cut).
+    Without one, a reply that was not ``interrupted`` counts as heard. A reply that was not
+    heard is voiced again at the next idle, a bounded number of times.
+    """
 
     @property
     def id(self) -> str:

@@ -15,7 +15,7 @@ import attrs
 
 from ._chat import FunctionCall, FunctionCallOutput, new_output
 from ._errors import StopResponse, ToolError
-from ._events import CallStatus
+from ._events import CallStatus, CancelReason
 from ._groups import collapse, is_cancellation
 from ._values import (
     CANCELLED_TEXT,
@@ -73,6 +73,7 @@ class CallResult:
         output: The text the LLM sees for the call's end, or None when the end asks for no
             reply (None returned, `StopResponse`, cancelled).
         reason: Why the call was cancelled (``cancelled`` only).
+        cancel_cause: Why the call was cancelled, as a `CancelReason` (``cancelled`` only).
     """
 
     call_id: str
@@ -81,6 +82,7 @@ class CallResult:
     error: BaseException | None = None
     output: str | None = None
     reason: str | None = None
+    cancel_cause: CancelReason | None = None
 
 
 _PLAIN: Final = frozenset({str, int, float, bool, type(None), dict})
@@ -187,8 +189,8 @@ class Outcome:
         """The call was cancelled (``reason`` says by whom or why, if known)."""
         return cls(CallStatus.CANCELLED, reason=reason)
 
-    def result(self, call_id: str) -> CallResult:
-        """Return the public view of this outcome."""
+    def result(self, call_id: str, cause: CancelReason | None = None) -> CallResult:
+        """Return the public view of this outcome (*cause*: why it was cancelled)."""
         return CallResult(
             call_id=call_id,
             status=self.status,
@@ -196,6 +198,7 @@ class Outcome:
             error=self.error,
             output=self.text,
             reason=self.reason,
+            cancel_cause=cause if self.status is CallStatus.CANCELLED else None,
         )
 
 

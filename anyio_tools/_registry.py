@@ -7,11 +7,12 @@ module-level table, so two sessions (even nested ones) never see each other's ca
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, final
+from typing import Final, Protocol, final
 
 import attrs
 
 from ._errors import ToolError
+from ._events import CallStatus, CancelAnswer, CancelReason
 from ._host import TurnHandle
 
 __all__ = ["CallRegistry", "RegisteredCall", "RunningCall"]
@@ -50,8 +51,8 @@ class RegisteredCall(Protocol):
         """The turn that made the call, if any."""
         ...
 
-    async def cancel_and_wait(self) -> bool:
-        """Cancel the call and wait for its end; False if it had already ended."""
+    async def cancel_and_wait(self) -> CancelAnswer:
+        """Cancel the call on the LLM's request and wait for its end (unless committed)."""
         ...
 
 
@@ -86,6 +87,9 @@ def _check_cancellable(call: RegisteredCall) -> None:
         )
 
 
+_REMEMBERED: Final = 256  # how many ended calls the cancel tool can still tell about
+
+
 @final
 class CallRegistry:
     """The calls running in one session, in admission order.
@@ -93,10 +97,11 @@ class CallRegistry:
     A call is present from its admission until just before its end is reported.
     """
 
-    __slots__ = ("_calls",)
+    __slots__ = ("_calls", "_ended")
 
     def __init__(self) -> None:
         self._calls: dict[str, RegisteredCall] = {}
+        self._ended: dict[str, tuple[CallStatus, CancelReason | None]] = {}
 
     def __len__(self) -> int:
         return len(self._calls)
@@ -126,6 +131,17 @@ class CallRegistry:
         """Forget a call (no error if it is not registered)."""
         self._calls.pop(call_id, None)
 
+    def remember_end(self, call_id: str, status: CallStatus, cause: CancelReason | None) -> None:
+        """Keep how a call ended, for the cancel tool's answers (the last 256 calls)."""
+        ended = self._ended
+        ended[call_id] = (status, cause)
+        if len(ended) > _REMEMBERED:
+            del ended[next(iter(ended))]
+
+    def ended(self, call_id: str) -> tuple[CallStatus, CancelReason | None] | None:
+        """Return how a recently ended call ended (status, cancel cause), or None."""
+        return self._ended.get(call_id)
+
     def running(self, *, cancellable_only: bool = False) -> list[RunningCall]:
         """Return snapshots of the running calls, oldest first."""
         return [
@@ -143,17 +159,33 @@ class CallRegistry:
         """
         call = self._calls.get(call_id)
         if call is None:
-            raise ToolError(f"call `{call_id}` not found")
+            raise ToolError(f"unknown: call `{call_id}` not found{self._ended_text(call_id)}")
         _check_cancellable(call)
         return call
 
-    async def cancel(self, call_id: str) -> None:
-        """Cancel a running call on the LLM's request and wait for its end (CAN-4).
+    def _ended_text(self, call_id: str) -> str:
+        ended = self._ended.get(call_id)
+        if ended is None:
+            return ""
+        status, cause = ended
+        if status is CallStatus.CANCELLED:
+            return f"; it was already cancelled (reason: {cause})"
+        return f"; it already ended ({status})"
+
+    async def cancel(self, call_id: str) -> CancelAnswer:
+        """Cancel a running call on the LLM's request and wait for its end (CAN-4, CAN-11).
+
+        Returns:
+            ``cancelled``, or ``too late: already committed, will finish`` when the call
+            passed its commit point (nothing was cancelled; it goes on).
 
         Raises:
-            ToolError: The call is unknown, not cancellable, its turn disallows
-                interruptions, or it ended before it could be cancelled.
+            ToolError: The call is unknown (``unknown: ...``, saying how it ended if it did
+                lately), not cancellable, its turn disallows interruptions, or it ended
+                before it could be cancelled.
         """
         call = self.check_cancellable(call_id)
-        if not await call.cancel_and_wait():
+        answer = await call.cancel_and_wait()
+        if answer is CancelAnswer.UNKNOWN:
             raise ToolError(f"call `{call_id}` not found or already finished")
+        return answer

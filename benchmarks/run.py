@@ -582,6 +582,7 @@ async def _worker(rounds: int, preset: str) -> dict[str, Any]:
         for key, value in (await mcp_rows.measure(*mcp_rows.CALLS[preset])).items():
             add(key, value)  # row 10 (#14), kept in its own module
         conversion_rows(add)  # row 11 (#13)
+        ledger_rows(add, n)  # row 15 (#15)
     return {key: _stats(values) for key, values in rows.items()}
 
 
@@ -779,6 +780,57 @@ _CONVERSION_ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] 
 _ROWS += _CONVERSION_ROWS
 
 
+LEDGER_BATCH = 50  # items settled per reply in the ledger row
+
+
+def ledger_rows(add: Callable[[str, float], None], n: int) -> None:
+    """Row 15 (issue #15): µs of delivery-ledger bookkeeping per update.
+
+    What the ledger adds to one deferred update: its record (made when the update is
+    queued, appended to its call's ledger) and its outcome (set when the reply that voiced
+    it completed, one `DeliverySettled` per reply of `LEDGER_BATCH` updates). The chat items
+    are made beforehand: they exist without the ledger too.
+    """
+    from anyio_tools import (
+        DeliveryOutcome,
+        DropReason,
+        FunctionCall,
+        FunctionCallOutput,
+        ToolOptions,
+    )
+    from anyio_tools._deliverer import Deliverer
+    from anyio_tools._ledger import CallLedger, Owed
+
+    host = NullHost()
+    deliverer = Deliverer(
+        host, ToolOptions.resolve(), closed_reason=DropReason.ACTIVITY_CLOSED, close_timeout=1
+    )
+    count = max(LEDGER_BATCH, n - n % LEDGER_BATCH)
+    pairs = [
+        (
+            FunctionCall(call_id=f"c_update_{i}", name="echo"),
+            FunctionCallOutput(call_id=f"c_update_{i}", name="echo", output="x"),
+        )
+        for i in range(count)
+    ]
+    ledger = CallLedger()
+    target = host.eager_target()
+    gc.collect()
+    gc.disable()  # as in row 11: price the bookkeeping, not collections of unrelated objects
+    try:
+        start = time.perf_counter()
+        for first in range(0, count, LEDGER_BATCH):
+            batch = [Owed(c, o, target, ledger) for c, o in pairs[first : first + LEDGER_BATCH]]
+            deliverer._record(batch, DeliveryOutcome.DELIVERED, None)
+        elapsed = time.perf_counter() - start
+    finally:
+        gc.enable()
+    add("ledger.per_update_us", elapsed / count * 1e6)
+
+
+_ROWS.append(("15 ledger per update (µs)", "ledger.per_update_us", None, "<= 1 µs", None))
+
+
 def _table(backend: str, figures: dict[str, Any], quick: bool, scaling: Sequence[int]) -> str:
     big = "2000" if quick else "10000"
     small_n, large_n = scaling
@@ -808,6 +860,8 @@ def _table(backend: str, figures: dict[str, Any], quick: bool, scaling: Sequence
             verdict = "meets" if median == 1 else "MISSES"
         elif key == "update.history_10_us" and backend != "trio":
             verdict = "meets" if median <= 5 else "MISSES (<= 5 µs)"
+        elif key == "ledger.per_update_us" and backend != "trio":
+            verdict = "meets" if median <= 1 else "MISSES (<= 1 µs)"
         elif key == "admit_keyed.large_us" and ratio is not None:
             # Growth with n, against the growth of bare anyio tasks at the same sizes: the
             # event loop and the garbage collector grow alike for both (benchmarks/README.md).

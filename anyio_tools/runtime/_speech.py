@@ -82,6 +82,14 @@ class SpeechHandle:
         return self._interrupted
 
     @property
+    def heard(self) -> bool:
+        """Whether the user heard the turn: it finished without being cut (LED-2).
+
+        A deferred reply that was not heard is voiced again at the next idle.
+        """
+        return self._done.is_set() and not self._interrupted
+
+    @property
     def done(self) -> bool:
         """Whether the turn finished (played out, or interrupted and wound down)."""
         return self._done.is_set()

@@ -41,6 +41,7 @@ class FakeReply:
         self.target = target
         self.instructions = instructions
         self.interrupted = False
+        self._heard: bool | None = None
         self.chat_items: list[ChatItem] = []
         self._host = host
         self._done = anyio.Event()
@@ -55,16 +56,30 @@ class FakeReply:
         if self.done:
             return
         if text is not None:
-            message = ChatMessage(role="assistant", content=text)
-            self.chat_items.append(message)
-            self.target.chat_ctx.insert(message)
-            self._host.history.insert(message)
+            self._say(text)
         self._done.set()
         self._host.reply_ended(self)
 
-    def interrupt(self) -> None:
-        """Cut the reply short."""
+    def _say(self, text: str) -> None:
+        message = ChatMessage(role="assistant", content=text)
+        self.chat_items.append(message)
+        self.target.chat_ctx.insert(message)
+        self._host.history.insert(message)
+
+    @property
+    def heard(self) -> bool:
+        """Whether the user heard the reply (LED-2): it finished without being cut, unless
+        `interrupt` said otherwise."""
+        if self._heard is not None:
+            return self._heard
+        return self.done and not self.interrupted
+
+    def interrupt(self, *, heard: bool = False, text: str | None = None) -> None:
+        """Cut the reply short; with *heard*, after its text (*text*) was fully played."""
         if not self.done:
+            if text is not None:
+                self._say(text)
+            self._heard = heard
             self.interrupted = True
             self._done.set()
             self._host.reply_ended(self)

@@ -19,6 +19,7 @@ import pytest
 from anyio_tools import (
     CallEnded,
     ChatItem,
+    DeliverySettled,
     ReplyDropped,
     ReplyUpdated,
     RunContext,
@@ -38,6 +39,12 @@ async def burst(ctx: RunContext[None], n: int) -> str:
     for i in range(n):
         await ctx.update(f"step {i}")
     return "finished"
+
+
+def settled(host: FakeHost) -> dict[str, str]:
+    return {
+        i: e.outcome for e in host.events if isinstance(e, DeliverySettled) for i in e.update_ids
+    }
 
 
 def statuses(host: FakeHost) -> list[tuple[str, str, int]]:
@@ -205,7 +212,7 @@ async def test_a_stray_cancellation_from_playout_is_reported_and_delivery_goes_o
 ) -> None:
     """INV-10, DEL-8, issue #12 item 1: a host's playout raising a cancellation nobody asked
     for (asyncio: awaiting a future someone else cancelled) gives the reply its terminal
-    ``interrupted``, is logged, and the next batch is still delivered. On trio, where no such
+    ``interrupted``, is logged, and delivery goes on: its entries are voiced again (LED-4). On trio, where no such
     cancellation exists, the same host raises a plain error."""
     fault: BaseException = (
         asyncio.CancelledError() if anyio_backend_name == "asyncio" else RuntimeError("boom")
@@ -218,19 +225,25 @@ async def test_a_stray_cancellation_from_playout_is_reported_and_delivery_goes_o
             await executor.execute(burst, make_ctx("a", "burst", '{"n": 3}'))
             await host.wait_until(lambda: any(isinstance(e, CallEnded) for e in host.events))
             host.set_busy(False)
-            await host.wait_until(lambda: len(statuses(host)) == 2)
+            await host.wait_until(lambda: len(statuses(host)) >= 2)
             host.set_busy(True)
             await executor.execute(burst, make_ctx("b", "burst", '{"n": 3}'))
             await host.wait_until(lambda: sum(isinstance(e, CallEnded) for e in host.events) == 2)
             host.set_busy(False)
-            await host.wait_until(lambda: len(statuses(host)) == 4)
-    first, second = host.replies
-    assert statuses(host) == [
-        ("scheduled", first.id, 3),
-        ("interrupted", first.id, 3),
-        ("scheduled", second.id, 3),
-        ("completed", second.id, 3),
-    ]
+            await host.wait_until(lambda: len(settled(host)) == 6)
+    first = host.replies[0]
+    assert statuses(host)[:2] == [("scheduled", first.id, 3), ("interrupted", first.id, 3)]
+    # LED-4, LED-5 (issue #15): the failed reply's final result was voiced again, with b's
+    # entries; its updates were superseded by it. Nothing was lost.
+    assert [s for s, _, _ in statuses(host)[2:]].count("interrupted") == 0
+    assert settled(host) == {
+        "a_update_1": "superseded",
+        "a_update_2": "superseded",
+        "a_final": "delivered",
+        "b_update_1": "delivered",
+        "b_update_2": "delivered",
+        "b_final": "delivered",
+    }
     assert any(first.id in r.getMessage() for r in caplog.records)
     assert tool_task_names() == []
 

@@ -15,6 +15,7 @@ from anyio_tools import (
     CallStarted,
     CallUpdated,
     ChatContext,
+    DeliverySettled,
     DispatchResult,
     FunctionCall,
     FunctionCallOutput,
@@ -36,6 +37,7 @@ class Trace:
         default_factory=dict
     )  # id -> (mode, key, confirm)
     cancel_returns: list[tuple[str, bool, int]] = field(default_factory=list)  # id, ok, event index
+    committed: set[str] = field(default_factory=set)  # calls past their commit point
 
 
 def _per_call(events: list[Any]) -> dict[str, list[Any]]:
@@ -132,24 +134,37 @@ def check_chat_order(trace: Trace) -> None:
 
 
 def check_replies(trace: Trace, *, final: bool) -> None:
-    """INV-8..11: each deferred entry in exactly one batch; outcomes once; batches in order."""
+    """INV-8..11, LED-4: each deferred entry in one batch, or again only after the batch that
+    carried it was interrupted; outcomes once; batches in order."""
     covered: Counter[str] = Counter()
     order: dict[str, list[str]] = {}
     scheduled: dict[str, tuple[str, ...]] = {}
     outcomes: Counter[str] = Counter()
+    status: dict[str, str] = {}  # speech id -> its terminal status
+    last_batch: dict[str, str] = {}  # entry -> speech id of the last batch that carried it
+    twice: list[str] = []
     for e in trace.events:
         if (isinstance(e, ReplyUpdated) and e.status == "scheduled") or isinstance(e, ReplyDropped):
             for entry in e.update_ids:
+                if entry in covered:
+                    previous = last_batch.get(entry)
+                    if previous is None or status.get(previous) != "interrupted":
+                        twice.append(entry)  # only an interrupted reply's entries come back
+                else:
+                    base = entry.split("_update_")[0].removesuffix("_final")
+                    order.setdefault(base, []).append(entry)
                 covered[entry] += 1
-                base = entry.split("_update_")[0].removesuffix("_final")
-                order.setdefault(base, []).append(entry)
+                if isinstance(e, ReplyUpdated):
+                    last_batch[entry] = e.speech_id
+                else:
+                    last_batch.pop(entry, None)
             if isinstance(e, ReplyUpdated):
                 scheduled[e.speech_id] = e.update_ids
         elif isinstance(e, ReplyUpdated):
             assert e.speech_id in scheduled, f"INV-10: outcome for unscheduled {e.speech_id}"
             assert scheduled[e.speech_id] == e.update_ids, "INV-10: outcome ids differ"
             outcomes[e.speech_id] += 1
-    twice = [entry for entry, n in covered.items() if n > 1]
+            status[e.speech_id] = e.status
     assert not twice, f"INV-9: entries in more than one batch: {twice}"
     assert all(n <= 1 for n in outcomes.values()), "INV-10: an outcome reported twice"
     for base, entries in order.items():
@@ -167,6 +182,44 @@ def check_replies(trace: Trace, *, final: bool) -> None:
         assert not lost, f"INV-9: entries neither voiced nor dropped: {lost}"
         missing = [s for s in scheduled if outcomes[s] != 1]
         assert not missing, f"INV-10: replies without exactly one outcome: {missing}"
+
+
+def _owed(trace: Trace) -> set[str]:
+    owed = {e.id for e in trace.events if isinstance(e, CallUpdated) and e.id != e.call_id}
+    for chat in trace.chats:
+        owed |= {
+            i.call_id
+            for i in chat.items
+            if isinstance(i, FunctionCallOutput) and i.call_id.endswith("_final")
+        }
+    return owed
+
+
+def check_ledger(trace: Trace, *, final: bool) -> None:
+    """LED-1, LED-2: every owed item ends with exactly one ledger outcome, never two; a
+    ``delivered`` item was in a reply that completed; a re-voiced item stays within bounds."""
+    outcome: dict[str, str] = {}
+    completed: set[str] = set()
+    scheduled: dict[str, tuple[str, ...]] = {}
+    for e in trace.events:
+        if isinstance(e, ReplyUpdated):
+            if e.status == "scheduled":
+                scheduled[e.speech_id] = e.update_ids
+            elif e.status == "completed":
+                completed.update(scheduled.get(e.speech_id, ()))
+        elif isinstance(e, DeliverySettled):
+            for entry in e.update_ids:
+                assert entry not in outcome, (
+                    f"LED-1: {entry} settled twice ({outcome[entry]}, then {e.outcome})"
+                )
+                outcome[entry] = e.outcome
+                if e.outcome == "delivered":
+                    assert entry in completed, f"LED-2: {entry} delivered by no completed reply"
+                if e.outcome == "dropped":
+                    assert e.reason is not None, f"LED-1: {entry} dropped without a reason"
+    if final:
+        lost = sorted(_owed(trace) - set(outcome))
+        assert not lost, f"LED-1: owed items without a ledger outcome: {lost}"
 
 
 def check_duplicates(trace: Trace) -> None:
@@ -203,6 +256,18 @@ def check_cancel_returns(trace: Trace) -> None:
         ), f"INV-17: cancel({call_id}) returned True before its CallEnded(cancelled)"
 
 
+def check_commits(trace: Trace) -> None:
+    """CAN-10, CAN-11: every cancelled call carries a cause; a committed call is cancelled
+    only by the closing of its executor."""
+    for e in trace.events:
+        if isinstance(e, CallEnded) and e.status == "cancelled":
+            assert e.cancel_cause is not None, f"CAN-10: {e.call_id} cancelled without a cause"
+            if e.call_id in trace.committed:
+                assert e.cancel_cause == "shutdown", (
+                    f"CAN-11: committed {e.call_id} cancelled ({e.cancel_cause})"
+                )
+
+
 def check_all(trace: Trace, *, final: bool = False) -> None:
     """Run every check."""
     assert not trace.violations, f"host-side violations: {trace.violations}"
@@ -211,5 +276,7 @@ def check_all(trace: Trace, *, final: bool = False) -> None:
     check_registry(trace)
     check_chat_order(trace)
     check_replies(trace, final=final)
+    check_ledger(trace, final=final)
     check_duplicates(trace)
     check_cancel_returns(trace)
+    check_commits(trace)

@@ -34,9 +34,10 @@ from .invariants import Trace, check_all
 
 MODES = ("allow", "reject", "confirm", "replace")
 SCOPES = ("name", "name_and_args")
-ACTIONS = ("update", "return", "none", "tool_error", "error", "stop")
+ACTIONS = ("update", "return", "none", "tool_error", "error", "stop", "commit")
 
 _channels: dict[str, MemoryObjectReceiveStream[str]] = {}
+_committed: set[str] = set()  # calls past their commit point (CAN-11)
 
 
 async def _body(ctx: RunContext[None], key: int) -> object:
@@ -54,6 +55,8 @@ async def _body(ctx: RunContext[None], key: int) -> object:
             raise RuntimeError("internal detail")
         elif action == "stop":
             raise StopResponse
+        elif action == "commit" and await ctx.commit():
+            _committed.add(ctx.call_id)
     await anyio.sleep_forever()
     return None
 
@@ -98,6 +101,7 @@ class Busy:
 class EndReply:
     interrupt: bool
     text: bool
+    heard: bool = False  # LED-2: interrupted after its text was fully played
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ class Scenario:
             pending = [r for r in self.host.replies if not r.done]
             if pending:
                 if command.interrupt:
-                    pending[0].interrupt()
+                    pending[0].interrupt(heard=command.heard)
                 else:
                     pending[0].finish("said" if command.text else None)
         elif isinstance(command, Cancel):
@@ -233,6 +237,7 @@ class Scenario:
 
     def snapshot(self) -> None:
         self.trace.events = self.host.events
+        self.trace.committed = set(_committed)
         self.trace.registry = set(self.executor.registry)
         agents = {id(r.target): r.target for r in self.host.replies}
         agents[id(self.host.current)] = self.host.current
@@ -245,6 +250,7 @@ class Scenario:
 async def scenario(*, session_scope: bool) -> AsyncIterator[Scenario]:
     """Open an executor and its host; on exit close everything and check the final state."""
     _channels.clear()
+    _committed.clear()
     trace = Trace()
     first = FakeAgent("first")
     host = _CheckedHost(

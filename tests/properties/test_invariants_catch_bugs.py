@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,10 @@ from anyio_tools import (
     CallStarted,
     CallStatus,
     CallUpdated,
+    CancelReason,
     ChatContext,
+    DeliveryOutcome,
+    DeliverySettled,
     DispatchResult,
     DropReason,
     FunctionCall,
@@ -20,6 +24,7 @@ from anyio_tools import (
     ReplyStatus,
     ReplyUpdated,
 )
+from anyio_tools._deliverer import Deliverer
 
 from .invariants import (
     Trace,
@@ -27,11 +32,14 @@ from .invariants import (
     check_call_events,
     check_cancel_returns,
     check_chat_order,
+    check_commits,
     check_dispatch,
     check_duplicates,
+    check_ledger,
     check_registry,
     check_replies,
 )
+from .scenario import Act, EndReply, Start, scenario
 
 CALL = FunctionCall(call_id="c", name="t")
 DONE = CallStatus.DONE
@@ -62,6 +70,7 @@ def _good() -> Trace:
             CallEnded("c_final", "c", DONE, "r"),
             ReplyUpdated(("c_update_1", "c_final"), ReplyStatus.SCHEDULED, "s1"),
             ReplyUpdated(("c_update_1", "c_final"), ReplyStatus.COMPLETED, "s1"),
+            DeliverySettled(("c_update_1", "c_final"), DeliveryOutcome.DELIVERED),
         ],
         results={"c": [_answer(non_blocking=True)]},
         chats=[chat],
@@ -143,6 +152,30 @@ def _breakers() -> dict[str, Callable[[Trace], None]]:
     def cancel_too_early(t: Trace) -> None:
         t.cancel_returns.append(("c", True, 2))
 
+    def settled_twice(t: Trace) -> None:
+        t.events.append(DeliverySettled(("c_final",), DeliveryOutcome.COVERED))
+
+    def never_settled(t: Trace) -> None:
+        t.events = t.events[:-1]
+
+    def delivered_by_interrupted_reply(t: Trace) -> None:
+        # A broken deliverer that counts an interrupted reply as delivered (LED-2).
+        t.events[5] = ReplyUpdated(("c_update_1", "c_final"), ReplyStatus.INTERRUPTED, "s1")
+
+    def revoiced_after_completed(t: Trace) -> None:
+        # A broken re-delivery that voices a completed reply's entries again (LED-4).
+        t.events[6:6] = [
+            ReplyUpdated(("c_final",), ReplyStatus.SCHEDULED, "s2"),
+            ReplyUpdated(("c_final",), ReplyStatus.COMPLETED, "s2"),
+        ]
+
+    def committed_call_cancelled(t: Trace) -> None:
+        t.committed = {"c"}
+        t.events[3] = CallEnded("c_final", "c", CallStatus.CANCELLED, None, CancelReason.LLM)
+
+    def cancelled_without_cause(t: Trace) -> None:
+        t.events[3] = CallEnded("c_final", "c", CallStatus.CANCELLED, None)
+
     def host_violation(t: Trace) -> None:
         t.violations.append("INV-14: reply scheduled while busy")
 
@@ -166,8 +199,10 @@ def test_every_check_is_exercised_by_some_breaker() -> None:
         "registry": check_registry,
         "chat_order": check_chat_order,
         "replies": lambda t: check_replies(t, final=True),
+        "ledger": lambda t: check_ledger(t, final=True),
         "duplicates": check_duplicates,
         "cancel_returns": check_cancel_returns,
+        "commits": check_commits,
     }
     caught = set()
     for breaker in _breakers().values():
@@ -179,3 +214,35 @@ def test_every_check_is_exercised_by_some_breaker() -> None:
             except AssertionError:
                 caught.add(name)
     assert caught == set(checks)
+
+
+@pytest.mark.parametrize("broken", ["loses_interrupted_items", "delivers_interrupted_items"])
+async def test_a_broken_deliverer_is_caught_by_the_ledger_invariant(
+    broken: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LED-1, LED-2 (issue #15): the same generated-program machinery fails on a deliverer
+    that forgets an interrupted reply's items, or counts them delivered."""
+
+    def lose(self: Deliverer, entries: list[Any]) -> None:
+        pass
+
+    def deliver(self: Deliverer, entries: list[Any]) -> None:
+        self._record(entries, DeliveryOutcome.DELIVERED, None)
+
+    monkeypatch.setattr(
+        Deliverer, "_redeliver", lose if broken == "loses_interrupted_items" else deliver
+    )
+    program = [
+        Start("allow", "name", True, 0, False),
+        Act(0, "update"),
+        Act(0, "update"),
+        EndReply(interrupt=True, text=False),
+    ]
+
+    async def run() -> None:
+        async with scenario(session_scope=False) as sc:  # checks everything when it exits
+            for command in program:
+                await sc.apply(command)
+
+    with pytest.raises(AssertionError, match=r"^LED-"):
+        await run()
