@@ -81,6 +81,7 @@ async def _outcome(block: str, fault: str) -> Outcome:
     return outputs, [(str(e.status), e.message) for e in ended]
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("block", ["with_filler", "foreground"])
 async def test_exception_leaving_a_context_block_is_the_tools_own(block: str, fault: str) -> None:
@@ -94,6 +95,7 @@ async def test_exception_leaving_a_context_block_is_the_tools_own(block: str, fa
     assert tool_task_names() == []
 
 
+@pytest.mark.virtual_time
 async def test_filler_never_kills_its_tool_at_session_close() -> None:
     """FIL-7, INV-18, HND-3: at session close the filler's idle wait fails; the filler stops
     quietly and the non-cancellable call it belongs to ends done, its result recorded."""
@@ -171,6 +173,7 @@ async def _floor_queue(names: list[str], *, cancel: str | None = None) -> list[s
     return log
 
 
+@pytest.mark.virtual_time
 async def test_floor_is_served_first_come_first_served() -> None:
     """HOST-3, CON-10, INV-15: X asks for the floor before Y, Y before Z: they hold it in
     that order on both backends, one at a time."""
@@ -179,6 +182,7 @@ async def test_floor_is_served_first_come_first_served() -> None:
     assert log == [f"{name} {step}" for name in names for step in ("in", "out")]
 
 
+@pytest.mark.virtual_time
 async def test_cancelled_floor_waiter_leaves_the_queue_without_losing_the_next_turn() -> None:
     """HOST-3: a cancelled waiter at the head of the line leaves it; the next in line (not
     any other) is served first, and nothing else is affected."""
@@ -273,6 +277,7 @@ async def test_update_then_foreground_speaks_after_the_updates_own_answer() -> N
     assert tool_task_names() == []
 
 
+@pytest.mark.virtual_time
 async def test_foreground_keeps_its_place_in_line_while_its_updates_settle() -> None:
     """HOST-3, CTX-7 (a), INV-16: X enters ``foreground()`` with an update still to be
     voiced, then Y enters; X's request dates from its entry, so once X's reply played, X
