@@ -1,9 +1,11 @@
-"""Shared test set-up: every async test runs on asyncio and on trio, in virtual time.
+"""Shared test set-up: every async test runs on asyncio and on trio, in virtual time, and
+the executor, foundation, runtime and property suites also on uvloop, in real time.
 
 Determinism rules for the whole suite: tests wait on events and states (never on sleeps used
 as guesses); time moves only in virtual clocks (trio's MockClock with autojump, looptime's
 loop on asyncio), so a timer of an hour costs nothing and a deadlock fails at once under
-``anyio.fail_after``.
+``anyio.fail_after``. uvloop's clock is real (looptime cannot patch it): a test that needs a
+virtual clock is marked ``virtual_time`` and skipped there.
 """
 
 from __future__ import annotations
