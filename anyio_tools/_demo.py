@@ -22,6 +22,7 @@ from . import (
     CallEnded,
     CallStarted,
     CallUpdated,
+    DeliverySettled,
     FunctionCall,
     ReplyDropped,
     ReplyUpdated,
@@ -163,7 +164,7 @@ class _Transcript:
         self.start = anyio.current_time()
         self.counts: Counter[str] = Counter()
         self.admitted: set[str] = set()
-        self.final_settled = anyio.Event()  # the reply for a `_final` played, or was dropped
+        self.final_settled = anyio.Event()  # a `_final` reached its delivery outcome
 
     def line(self, text: str) -> None:
         print(f"[{anyio.current_time() - self.start:5.1f}s] {text}", file=self.out, flush=True)
@@ -198,14 +199,10 @@ class _Transcript:
             self.line(f"  .. one reply for {', '.join(event.update_ids)}")
         elif isinstance(event, ReplyDropped):
             self.line(f"  .. dropped {', '.join(event.update_ids)} ({event.reason})")
-        if isinstance(event, ReplyDropped | ReplyUpdated) and self._settles_a_final(event):
-            self.final_settled.set()
-
-    @staticmethod
-    def _settles_a_final(event: ReplyUpdated | ReplyDropped) -> bool:
-        if isinstance(event, ReplyUpdated) and event.status == "scheduled":
-            return False
-        return any(entry.endswith("_final") for entry in event.update_ids)
+        if isinstance(event, DeliverySettled) and any(
+            entry.endswith("_final") for entry in event.update_ids
+        ):
+            self.final_settled.set()  # voiced, or given up on (the delivery ledger)
 
 
 async def _story(out: TextIO, speed: float, llm: LLM | None = None) -> Counter[str]:

@@ -64,6 +64,7 @@ async def test_update_ids_events_and_eager_insertion() -> None:
     assert seen[2] == ["c_update_1", "c_update_1", "c_update_2", "c_update_2"]
 
 
+@pytest.mark.virtual_time
 async def test_chat_order_under_a_frozen_clock() -> None:
     """UPD-9, INV-7: call, inline answer, _update_1 pair, _final pair, with no time passing."""
     host = FakeHost()

@@ -248,6 +248,7 @@ async def test_a_stray_cancellation_from_playout_is_reported_and_delivery_goes_o
     assert tool_task_names() == []
 
 
+@pytest.mark.virtual_time
 async def test_the_deliverers_own_cancellation_still_stops_it() -> None:
     """INV-10, DEL-8: closing the executor while a reply plays out still ends the deliverer,
     and the reply still gets exactly one terminal event."""

@@ -258,8 +258,15 @@ class SessionScenario:
 
 
 @asynccontextmanager
-async def session_scenario() -> AsyncIterator[SessionScenario]:
-    """Open a session; on exit close it, then check the final state and leaks."""
+async def session_scenario(
+    *, chars_per_second: float | None = 20
+) -> AsyncIterator[SessionScenario]:
+    """Open a session; on exit close it, then check the final state and leaks.
+
+    Args:
+        chars_per_second: The speaking rate of the session's output (None plays instantly,
+            for the real-time programs that also run on uvloop).
+    """
     _channels.clear()
     _senders.clear()
     _events.clear()
@@ -275,7 +282,7 @@ async def session_scenario() -> AsyncIterator[SessionScenario]:
         session: AgentSession[None] = AgentSession(
             llm=llm,
             tools=[AsyncToolset(id="shared", tools=SESSION_TOOLS)],
-            output=TextOutput(chars_per_second=20),
+            output=TextOutput(chars_per_second=chars_per_second),
             close_timeout=30,
         )
         session.on(None, _events.append)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hypothesis import strategies as st
 
 from .scenario import (
@@ -20,8 +22,12 @@ from .scenario import (
 )
 
 
-def commands() -> st.SearchStrategy[Command]:
-    """Any command, weighted towards starting calls and making them act."""
+def commands(sleeps: Sequence[float] = (0.0, 1.0, 60.0)) -> st.SearchStrategy[Command]:
+    """Any command, weighted towards starting calls and making them act.
+
+    Args:
+        sleeps: The durations a ``Sleep`` command draws from (``(0.0,)`` in real time).
+    """
     start = st.builds(
         Start,
         mode=st.sampled_from(MODES),
@@ -39,7 +45,7 @@ def commands() -> st.SearchStrategy[Command]:
         st.builds(EndReply, interrupt=st.booleans(), text=st.booleans(), heard=st.booleans()),
         st.builds(EndReply, interrupt=st.just(True), text=st.booleans()),
         st.builds(Cancel, pick=st.integers(0, 20), via_tool=st.booleans()),
-        st.builds(Sleep, seconds=st.sampled_from([0.0, 1.0, 60.0])),
+        st.builds(Sleep, seconds=st.sampled_from(sleeps)),
         st.just(Handoff()),
         st.just(Drain()),
     )

@@ -56,6 +56,7 @@ def tool_then_reply(tool: str) -> ScriptedLLM:
     return ScriptedLLM(script)
 
 
+@pytest.mark.virtual_time
 async def test_tool_raising_inside_with_filler() -> None:
     """FIL-7, INV-23, INV-26: the tool's own exception is its answer, verbatim on both
     backends (a ``ToolError``, whose text reaches the LLM only if it is not wrapped); the
@@ -245,6 +246,7 @@ async def test_template_callable_that_raises() -> None:
     assert ends(host.events) == {"c": 1}
 
 
+@pytest.mark.virtual_time
 async def test_tool_ignoring_cancellation_for_a_while() -> None:
     """SC-8, CAN-8: closing waits (shielded, bounded) for a tool's shielded cleanup."""
     cleaned = anyio.Event()

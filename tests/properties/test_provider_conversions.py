@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import attrs
+import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
@@ -56,6 +57,7 @@ def _check(ctx: ChatContext, *, extra: str | None = None) -> None:
         assert errors == [], (errors, list(ctx.items))
 
 
+@pytest.mark.virtual_time  # the conversations of test_session_program.py
 @settings(deadline=None, max_examples=_SESSION_EXAMPLES)
 @given(program=st.lists(session_commands, max_size=30))
 async def test_session_contexts_convert_for_every_provider(program: list[object]) -> None:

@@ -17,6 +17,7 @@ from anyio_tools.runtime import (
     TextOutput,
 )
 from anyio_tools.testing import tool_task_names
+from tests.backends import running_on_uvloop
 
 from .helpers import Recorder, call, llm, said
 
@@ -85,7 +86,7 @@ async def test_two_floor_holders_never_interleave() -> None:
             inside["count"] += 1
             inside["most"] = max(inside["most"], inside["count"])
             log.append(f"{name} in")
-            await anyio.sleep(5)
+            await anyio.sleep(0.05 if running_on_uvloop() else 5)  # briefly in real time
             log.append(f"{name} out")
             inside["count"] -= 1
         if len(log) == 4:
@@ -142,6 +143,7 @@ async def test_floor_that_never_arrives_raises_on_close() -> None:
     assert tool_task_names() == []
 
 
+@pytest.mark.virtual_time
 async def test_filler_fires_after_the_dwell_and_honours_interval_and_max_steps() -> None:
     """FIL-2, FIL-4, FIL-5, INV-24, scenario 45: fires at dwell, repeats, stops at max."""
     gates["done"] = anyio.Event()
@@ -171,6 +173,7 @@ async def test_filler_fires_after_the_dwell_and_honours_interval_and_max_steps()
     assert fillers[0][0] - last_other >= 2  # an uninterrupted dwell first
 
 
+@pytest.mark.virtual_time
 async def test_filler_dwell_restarts_on_update() -> None:
     """FIL-3, UPD-3: updates during the dwell push the filler back."""
     gates["done"] = anyio.Event()
@@ -195,6 +198,7 @@ async def test_filler_dwell_restarts_on_update() -> None:
     assert filler_time >= last_tick  # nothing fired while updates kept coming
 
 
+@pytest.mark.virtual_time
 async def test_filler_stops_on_interruption_and_validates_arguments() -> None:
     """FIL-1, FIL-6, FIL-7, scenario 46: bad values raise; an interrupted turn stops it."""
     gates["done"] = anyio.Event()
@@ -227,6 +231,7 @@ async def test_filler_stops_on_interruption_and_validates_arguments() -> None:
     assert tool_task_names() == []
 
 
+@pytest.mark.virtual_time
 async def test_wait_for_playout_and_circular_wait_guard() -> None:
     """CTX-4, CTX-5, scenario 44: own step's playout is waitable; the full turn is not."""
     gates["done"] = anyio.Event()
@@ -282,6 +287,7 @@ async def test_disallow_interruptions_on_an_interrupted_turn_raises() -> None:
     await run_session([late], "go", {"go": [call("late")]})
 
 
+@pytest.mark.virtual_time
 async def test_background_call_does_not_hold_the_run_open() -> None:
     """RUN-1, RUN-3, scenario 43: the run ends with its reply; an hour-long call runs on."""
 
@@ -302,6 +308,7 @@ async def test_background_call_does_not_hold_the_run_open() -> None:
     assert contents[-1] == "ok"
 
 
+@pytest.mark.virtual_time
 async def test_user_speech_interrupts_interruptible_speech() -> None:
     """CON-9: the user starting to speak cuts the agent; the message is marked interrupted."""
     session: AgentSession[None] = AgentSession(llm=llm({}), output=TextOutput(chars_per_second=1))

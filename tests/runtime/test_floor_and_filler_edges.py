@@ -24,6 +24,7 @@ from anyio_tools import (
 )
 from anyio_tools.runtime import Agent, AgentSession, AsyncToolset
 from anyio_tools.testing import tool_task_names
+from tests.backends import running_on_uvloop
 
 from .helpers import call, llm, said
 
@@ -81,6 +82,7 @@ async def _outcome(block: str, fault: str) -> Outcome:
     return outputs, [(str(e.status), e.message) for e in ended]
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("block", ["with_filler", "foreground"])
 async def test_exception_leaving_a_context_block_is_the_tools_own(block: str, fault: str) -> None:
@@ -94,6 +96,7 @@ async def test_exception_leaving_a_context_block_is_the_tools_own(block: str, fa
     assert tool_task_names() == []
 
 
+@pytest.mark.virtual_time
 async def test_filler_never_kills_its_tool_at_session_close() -> None:
     """FIL-7, INV-18, HND-3: at session close the filler's idle wait fails; the filler stops
     quietly and the non-cancellable call it belongs to ends done, its result recorded."""
@@ -145,7 +148,8 @@ async def _floor_queue(names: list[str], *, cancel: str | None = None) -> list[s
         with anyio.CancelScope() as scopes[name]:
             async with ctx.foreground():
                 log.append(f"{name} in")
-                await anyio.sleep(1)
+                # Hold the floor a while (the others queue meanwhile); briefly in real time.
+                await anyio.sleep(0.05 if running_on_uvloop() else 1)
                 log.append(f"{name} out")
         if scopes[name].cancelled_caught:
             log.append(f"{name} cancelled")
@@ -273,6 +277,7 @@ async def test_update_then_foreground_speaks_after_the_updates_own_answer() -> N
     assert tool_task_names() == []
 
 
+@pytest.mark.virtual_time
 async def test_foreground_keeps_its_place_in_line_while_its_updates_settle() -> None:
     """HOST-3, CTX-7 (a), INV-16: X enters ``foreground()`` with an update still to be
     voiced, then Y enters; X's request dates from its entry, so once X's reply played, X

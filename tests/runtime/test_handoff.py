@@ -56,6 +56,7 @@ SCRIPT = {
 }
 
 
+@pytest.mark.virtual_time
 async def test_session_toolset_survives_handoff_and_reply_reaches_new_agent() -> None:
     """The seed example: HND-1 (6), DEL-5, SCO-3, scenario 33/34."""
     gates["book"] = anyio.Event()

@@ -33,6 +33,7 @@ from anyio_tools.testing import no_task_leaks
 from .helpers import Recorder, call, llm, said
 
 
+@pytest.mark.virtual_time
 async def test_handoff_drains_the_agent_toolsets_together() -> None:
     """HND-1 (3), CAN-7, issue #11 item 11: the executors of an activity drain concurrently:
     a cancellable call in a second toolset is cancelled at once, not after the first
@@ -75,6 +76,7 @@ async def test_handoff_drains_the_agent_toolsets_together() -> None:
     assert 9 < elapsed < 11
 
 
+@pytest.mark.virtual_time
 async def test_close_timeout_warning_names_the_timeout_in_seconds(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -364,6 +366,7 @@ class HangingLLM:
         yield TextDelta("hi")
 
 
+@pytest.mark.virtual_time
 async def test_llm_that_hangs_is_abandoned_after_llm_timeout() -> None:
     """Issue #12 item 11: a request that passes llm_timeout ends its turn with a SessionError
     (TimeoutError) and run() raises LLMError after exactly llm_timeout (virtual time); the

@@ -30,6 +30,7 @@ from anyio_tools.runtime import (
     UserState,
     UserStateChanged,
 )
+from tests.backends import running_on_uvloop
 
 from .helpers import call
 
@@ -100,6 +101,8 @@ async def test_run_includes_the_greeting_of_the_agent_it_handed_off_to(
     whose on_enter generates a reply returns only after that reply, which is among its items.
     Run 50 times per backend: it was a race (the new activity looked idle before its
     on_enter had started, or while it awaited something before generating)."""
+    if pause and running_on_uvloop():
+        pause = 0.005  # a real clock: a pause that still suspends on_enter, not a second
     for _ in range(50):
         items, history = await run_handoff(tool, pause)
         assert texts(items)[-1] == "welcome", texts(items)
@@ -298,6 +301,7 @@ async def background(ctx: RunContext[None]) -> None:
     raise StopResponse()
 
 
+@pytest.mark.virtual_time  # asserts exact timer readings
 async def test_user_is_away_after_the_timeout_of_quiet_and_never_while_a_call_runs() -> None:
     """HOST-8 (issue #20 item 3): with user_away_timeout=10 the user is declared away 10 s
     after the session went quiet, not while a call runs (in its tool phase or in the
@@ -353,6 +357,7 @@ async def lookup_repeating(ctx: RunContext[None]) -> str:
     return "found"
 
 
+@pytest.mark.virtual_time  # a filler dwell and speech in virtual seconds
 async def test_user_speaking_during_tool_phase_stops_the_turns_filler() -> None:
     """Issue #20 item 4, FIL-6: barge-in during the tool phase interrupts the turn, so its
     filler stops (nothing more is said over or after the user); the call goes on."""
