@@ -17,10 +17,11 @@ from ._chat import FunctionCall
 
 __all__ = [
     "CallEnded",
-    "CancelReason",
+    "CallRetried",
     "CallStarted",
     "CallStatus",
     "CallUpdated",
+    "CancelReason",
     "DropReason",
     "ReplyDropped",
     "ReplyStatus",
@@ -139,6 +140,26 @@ class CallEnded:
 
 @final
 @attrs.frozen
+class CallRetried:
+    """An attempt of a call failed with a retryable error; another follows after *delay*.
+
+    Emitted only for tools with a retry policy, before the wait (issue #16, RTY-4).
+
+    Args:
+        call_id: The call's id.
+        attempt: The attempt that failed (1 for the first).
+        error: The failure, as ``"ExceptionType: text"``.
+        delay: Seconds the call waits before its next attempt.
+    """
+
+    call_id: str
+    attempt: int
+    error: str
+    delay: float
+
+
+@final
+@attrs.frozen
 class ReplyUpdated:
     """A deferred reply was scheduled, or reached its outcome.
 
@@ -167,5 +188,7 @@ class ReplyDropped:
     reason: DropReason
 
 
-ToolEvent: TypeAlias = CallStarted | CallUpdated | CallEnded | ReplyUpdated | ReplyDropped
+ToolEvent: TypeAlias = (
+    CallStarted | CallUpdated | CallEnded | CallRetried | ReplyUpdated | ReplyDropped
+)
 """Any event the executor emits."""
