@@ -256,7 +256,7 @@ class CallHandle:
         """Forward an update of the call's tool to the executor (an update is a heartbeat)."""
         guard = self.guard
         if guard is not None:
-            guard.beat(self.clock())
+            guard.beat(pair[1].created_at)  # the update's own clock reading
         self._owner.on_update(self, entry_id, message, pair)
 
     def heartbeat(self) -> None:

@@ -6,7 +6,10 @@ rules DLN-1..7 in the README).
   every ``ctx.heartbeat()``; a new retry attempt counts too).
 - DLN-2: both are one `anyio.CancelScope` around the tool's body (and its retries) whose
   ``deadline`` is the earlier of the two; a heartbeat moves that deadline forward. No watcher
-  task exists: the event loop's own timer fires it.
+  task exists: the event loop's own timer fires it. The idle deadline fires no earlier than
+  ``idle_timeout`` after the last heartbeat and at most a slack of ``min(1 s, idle_timeout /
+  10)`` later: a heartbeat that finds the deadline far enough ahead moves nothing, so a burst
+  of heartbeats reschedules the timer once.
 - DLN-3: values resolve per key, the most specific level that sets one winning: the call
   (``start``/``execute`` keywords), the tool (``function_tool``), then the executor's options
   (toolset, agent or session, OPT-2). ``math.inf`` means "no deadline" at any level.
@@ -48,6 +51,11 @@ class Deadline(enum.StrEnum):
     IDLE_TIMEOUT = "idle_timeout"
     """The idle deadline, counted from the call's last update or heartbeat."""
 
+
+# DLN-2: how much later than exact an idle deadline may fire, so that heartbeats rarely
+# reschedule the timer: a tenth of the idle timeout, at most one second.
+_SLACK_SHARE: Final = 0.1
+_SLACK_MAX: Final = 1.0
 
 _TEXTS: Final[Mapping[Deadline, str]] = {
     Deadline.TIMEOUT: "time limit of {seconds:g} seconds",
@@ -135,11 +143,20 @@ class CallGuard:
         self.passed: Deadline | None = None
 
     def beat(self, now: float) -> None:
-        """Move the idle deadline to *now* + ``idle_timeout`` (DLN-1, DLN-2)."""
+        """Note a sign of life at *now*: the idle deadline moves past *now* +
+        ``idle_timeout`` (DLN-1, DLN-2).
+
+        The scope's deadline moves only when it would otherwise fire too early, and then a
+        little further than needed (the slack, DLN-2): a burst of heartbeats costs one timer
+        reschedule, not one each.
+        """
         scope = self._scope
         idle = self.idle_timeout
-        if scope is not None and idle is not None and not scope.cancel_called:
-            scope.deadline = min(self._hard, now + idle)
+        if scope is None or idle is None:
+            return
+        wanted = now + idle
+        if wanted > scope.deadline and not scope.cancel_called:
+            scope.deadline = min(self._hard, wanted + min(_SLACK_MAX, idle * _SLACK_SHARE))
 
     def _which(self, scope: anyio.CancelScope) -> DeadlinePassed:
         # The scope's deadline is the earlier of the two; equal means the hard one passed.
@@ -158,18 +175,23 @@ class CallGuard:
             BaseException: Whatever the last attempt raised.
         """
         now = anyio.current_time()
-        self._hard = math.inf if self.timeout is None else now + self.timeout
-        idle = math.inf if self.idle_timeout is None else now + self.idle_timeout
-        with anyio.CancelScope(deadline=min(self._hard, idle)) as scope:
+        timeout, idle = self.timeout, self.idle_timeout
+        self._hard = hard = math.inf if timeout is None else now + timeout
+        deadline = (
+            hard if idle is None else min(hard, now + idle + min(_SLACK_MAX, idle * _SLACK_SHARE))
+        )
+        with anyio.CancelScope(deadline=deadline) as scope:
             self._scope = scope
             try:
-                value = await self._attempts(call)
+                if self.retry is None:  # the common case, without one more coroutine
+                    self.attempts = 1
+                    value = await call.invoke_with(call.take_arguments())
+                else:
+                    value = await self._attempts(call)
             except Exception as exc:
                 if scope.cancel_called:  # an error raised while our deadline cancelled it
                     raise self._which(scope) from exc
                 raise
-            finally:
-                self._scope = None
         if scope.cancel_called:  # absorbed here, or swallowed by the tool (DLN-5)
             raise self._which(scope)
         return value
@@ -177,9 +199,7 @@ class CallGuard:
     async def _attempts(self, call: GuardedCall) -> Any:
         arguments = call.take_arguments()
         retry = self.retry
-        if retry is None:
-            self.attempts = 1
-            return await call.invoke_with(arguments)
+        assert retry is not None
         while True:
             self.attempts += 1
             if self.attempts > 1:

@@ -119,7 +119,8 @@ async def test_idle_deadline_is_refreshed_by_updates_and_heartbeats() -> None:
 
 
 async def test_idle_deadline_fires_after_the_last_heartbeat() -> None:
-    """DLN-1, DLN-4: heartbeats stop at 6 s; the call ends at 6 + 5 s with the idle text."""
+    """DLN-1, DLN-2, DLN-4: heartbeats stop at 6 s; the call ends 5 s later, within the
+    slack (a tenth of the idle timeout), with the idle text."""
 
     @function_tool(idle_timeout=5)
     async def stalls(ctx: RunContext[None]) -> str:
@@ -135,7 +136,7 @@ async def test_idle_deadline_fires_after_the_last_heartbeat() -> None:
         with anyio.fail_after(60):
             handle = await executor.start(stalls, make_ctx("c1", "stalls"))
             result = await handle.result()
-    assert anyio.current_time() - t0 == pytest.approx(11)
+    assert 11 <= anyio.current_time() - t0 <= 11.5
     assert handle.timed_out is Deadline.IDLE_TIMEOUT
     assert result.reason == CancelReason.TIMEOUT
     assert result.output is not None
