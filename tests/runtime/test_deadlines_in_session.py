@@ -6,7 +6,7 @@ from __future__ import annotations
 import anyio
 
 from anyio_tools import CallEnded, CallStatus, FunctionCallOutput, RunContext, function_tool
-from anyio_tools.runtime import Agent, AgentSession
+from anyio_tools.runtime import Agent, AgentSession, AsyncToolset
 from anyio_tools.testing import running_task_names
 
 from .helpers import Recorder, call, llm, said
@@ -85,3 +85,30 @@ async def test_deadline_fires_inside_with_filler_and_stops_the_filler() -> None:
     (ended,) = events.of(CallEnded)
     assert ended.status is CallStatus.CANCELLED
     assert "time limit of 10 seconds" in outputs(session.history)[ended.call_id]
+
+
+async def test_a_toolset_timeout_beats_the_session_one() -> None:
+    """DLN-3, OPT-2: a tool in an `AsyncToolset` with its own ``timeout`` option ends at
+    that deadline, not at the session's."""
+
+    @function_tool
+    async def slow(ctx: RunContext[None]) -> str:
+        """Take a minute."""
+        await anyio.sleep(60)
+        return "done"
+
+    toolset = AsyncToolset(id="slow", tools=[slow], tool_handling={"async_options": {"timeout": 3}})
+    session: AgentSession[None] = AgentSession(
+        llm=llm({"go": [call("slow")]}), tool_handling={"async_options": {"timeout": 30}}
+    )
+    events = Recorder(session)
+    async with session:
+        await session.start(Agent(instructions="x", tools=[toolset]))
+        t0 = anyio.current_time()
+        with anyio.fail_after(600):
+            await session.run(user_input="go")
+        elapsed = anyio.current_time() - t0
+    (ended,) = events.of(CallEnded)
+    assert ended.status is CallStatus.CANCELLED
+    assert 3 <= elapsed < 30
+    assert "time limit of 3 seconds" in outputs(session.history)[ended.call_id]
