@@ -198,3 +198,20 @@ async def test_join_template_is_configurable() -> None:
         joined = await dispatch(tg, executor, "c2", '{"order_id": "5"}')
         gates["finish"].set()
     assert joined[0].output.output == "same as c1: Progress f"
+
+
+async def test_cancel_of_the_original_after_joiners_answered_tells_them_nothing_more() -> None:
+    """JOIN-3, JOIN-4: joiners answered from the first update; cancelling the original later
+    adds no entry or event for them."""
+    host = FakeHost()
+    async with ToolExecutor(host) as executor, anyio.create_task_group() as tg:
+        with anyio.fail_after(60):
+            gates["proceed"].set()
+            await dispatch(tg, executor, "c1", '{"order_id": "5"}')
+            joined = await dispatch(tg, executor, "c2", '{"order_id": "5"}')
+            assert joined
+            assert await executor.cancel("c1")
+    assert all(getattr(e, "call_id", None) != "c2" for e in host.events)
+    chat_ids = {getattr(i, "call_id", None) for i in host.current.chat_ctx.items}
+    assert not any(str(i).startswith("c2") for i in chat_ids)
+    assert runs == ["c1"]

@@ -187,3 +187,26 @@ def test_retry_needs_an_idempotent_tool_and_a_valid_policy() -> None:
     with pytest.raises(TypeError, match=r"attempts must be an int"):
         RetryPolicy(attempts=2.5)  # type: ignore[arg-type]
     assert function_tool(tool, flags=ToolFlag.IDEMPOTENT, retry=RetryPolicy()).info.retry
+
+
+async def test_a_new_attempt_counts_as_a_heartbeat() -> None:
+    """DLN-1, RTY-3: an idle deadline shorter than the whole retry loop but longer than each
+    attempt plus its back-off never fires."""
+    policy = RetryPolicy(attempts=4, initial_delay=3, multiplier=1, jitter=0, retry_on=OSError)
+
+    @function_tool(flags=ToolFlag.IDEMPOTENT, retry=policy, idle_timeout=5)
+    async def slow_flaky(ctx: RunContext[None]) -> str:
+        """Work 1 s per attempt, failing three times."""
+        attempt_times.append(anyio.current_time())
+        await anyio.sleep(1)
+        if len(attempt_times) < 4:
+            raise ConnectionError("reset")
+        return "ok"
+
+    async with ToolExecutor(FakeHost()) as executor:
+        with anyio.fail_after(60):
+            handle = await executor.start(slow_flaky, make_ctx("c1", "slow_flaky"))
+            result = await handle.result()
+    assert result.status is CallStatus.DONE
+    assert handle.attempts == 4
+    assert attempt_times[-1] - attempt_times[0] == pytest.approx(12)  # 15 s > 5 s idle
