@@ -16,6 +16,7 @@ from ._chat import (
     JSONValue,
 )
 from ._context import RunContext, UpdatePair
+from ._deadlines import Deadline
 from ._duplicates import CANCEL_TOOL_NAME, LIST_TOOL_NAME
 from ._errors import (
     ActivityClosedError,
@@ -29,6 +30,7 @@ from ._errors import (
 )
 from ._events import (
     CallEnded,
+    CallRetried,
     CallStarted,
     CallStatus,
     CallUpdated,
@@ -49,13 +51,16 @@ from ._ledger import Delivery
 from ._options import (
     AsyncToolOptions,
     DuplicatePromptArgs,
+    JoinPromptArgs,
     ReplyPromptArgs,
+    TimeoutPromptArgs,
     ToolHandlingOptions,
     ToolOptions,
     UpdatePromptArgs,
 )
 from ._outcomes import CallResult, DispatchResult
 from ._registry import CallRegistry, RunningCall
+from ._retry import RetryPolicy
 from ._schema import CONFIRM_PARAM
 from ._standalone import run_tool
 from ._tools import FunctionTool, PreparedArguments, RawFunctionTool, Tool, function_tool
@@ -77,6 +82,7 @@ __all__ = [
     "CallRefusedError",
     "CallRegistry",
     "CallResult",
+    "CallRetried",
     "CallStarted",
     "CallStatus",
     "CallUpdated",
@@ -87,6 +93,7 @@ __all__ = [
     "ChatMessage",
     "ChatRole",
     "Conversation",
+    "Deadline",
     "Delivery",
     "DeliveryOutcome",
     "DeliverySettled",
@@ -104,6 +111,7 @@ __all__ = [
     "HandoffAgent",
     "InvalidArgumentsError",
     "JSONValue",
+    "JoinPromptArgs",
     "ParsedArguments",
     "PreparedArguments",
     "RawFunctionTool",
@@ -113,12 +121,14 @@ __all__ = [
     "ReplyStatus",
     "ReplyTarget",
     "ReplyUpdated",
+    "RetryPolicy",
     "RunContext",
     "RunningCall",
     "RunningCallTools",
     "SessionClosedError",
     "SessionHandle",
     "StopResponse",
+    "TimeoutPromptArgs",
     "Tool",
     "ToolError",
     "ToolEvent",

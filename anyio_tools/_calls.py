@@ -1,6 +1,6 @@
 """One admitted call: the handle its caller holds and the record its executor keeps (SPEC
 CON-7, CTX-9, CAN-1, EXE-6, EXE-13; issue #11; the ledger, cancellation causes and commit
-points of issue #15: LED-1, CAN-10..12).
+points of issue #15: LED-1, CAN-10..12; issue #16: heartbeats, attempts, timeouts).
 
 - **CAN-10 Causes.** Every cancel request carries a `CancelReason`; the first request that
   took effect is the call's cause, on `CallHandle.cancel_cause`, `CallEnded.cancel_cause` and
@@ -30,6 +30,7 @@ from anyio import TaskHandle
 
 from ._chat import Clock, FunctionCall
 from ._context import RunContext, UpdatePair
+from ._deadlines import CallGuard, Deadline
 from ._events import CallStatus, CallUpdated, CancelAnswer, CancelReason
 from ._host import TurnHandle
 from ._ledger import CallLedger, Delivery
@@ -94,6 +95,7 @@ class CallHandle:
         "clock",
         "committed",
         "ctx",
+        "guard",
         "key",
         "ledger",
         "options",
@@ -136,6 +138,7 @@ class CallHandle:
         self.outcome: Outcome | None = None  # set once, when the call ends
         self._update_messages: list[str] | None = None  # raw messages, for updates()
         self._update_wakeup: anyio.Event | None = None
+        self.guard: CallGuard | None = None  # deadlines and retries, if any (DLN-7)
 
     def __repr__(self) -> str:
         return f"<CallHandle {self.call.name} call_id={self.call.call_id!r} {self.status.value}>"
@@ -172,6 +175,18 @@ class CallHandle:
     def non_blocking(self) -> bool:
         """Whether the call answered with a progress update and went on in the background."""
         return self.updated
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts the call started so far (more than 1 only after retries)."""
+        guard = self.guard
+        return 1 if guard is None else max(guard.attempts, 1)
+
+    @property
+    def timed_out(self) -> Deadline | None:
+        """Which deadline ended the call, if one did (``timeout`` or ``idle_timeout``)."""
+        guard = self.guard
+        return None if guard is None else guard.passed
 
     @property
     def turn(self) -> TurnHandle | None:
@@ -287,8 +302,17 @@ class CallHandle:
     # -- CallBinding ------------------------------------------------------------------------
 
     def on_update(self, entry_id: str, message: str, pair: UpdatePair) -> None:
-        """Forward an update of the call's tool to the executor."""
+        """Forward an update of the call's tool to the executor (an update is a heartbeat)."""
+        guard = self.guard
+        if guard is not None:
+            guard.beat(pair[1].created_at)  # the update's own clock reading
         self._owner.on_update(self, entry_id, message, pair)
+
+    def heartbeat(self) -> None:
+        """Move the call's idle deadline forward, if it has one (DLN-1)."""
+        guard = self.guard
+        if guard is not None:
+            guard.beat(self.clock())
 
     async def wait_settled(self) -> None:
         """Wait until the executor's updates accepted so far got a reply or were dropped."""
@@ -326,7 +350,10 @@ class CallHandle:
         if outcome.status is CallStatus.CANCELLED:
             self.ledger.cancelled = True  # LED-4: what was not heard is not voiced again
             if self.cause is None:
-                self.cause = CancelReason.HOST  # an enclosing scope: the host's doing
+                # A deadline (issue #16) says so on its outcome; otherwise an enclosing scope
+                # was cancelled: the host's doing.
+                timed_out = outcome.reason == CancelReason.TIMEOUT
+                self.cause = CancelReason.TIMEOUT if timed_out else CancelReason.HOST
         self._wake_iterators()
 
     def request_cancel(self, reason: str, cause: CancelReason = CancelReason.HOST) -> CancelAnswer:
@@ -356,6 +383,15 @@ class CallHandle:
         """Start the tool's function on the validated arguments (the call forgets them)."""
         arguments, self.arguments_value = self.arguments_value, None
         return self.tool.invoke(self.ctx, arguments or {})
+
+    def take_arguments(self) -> dict[str, Any]:
+        """Hand over the validated arguments (the call forgets them)."""
+        arguments, self.arguments_value = self.arguments_value, None
+        return arguments or {}
+
+    def invoke_with(self, arguments: dict[str, Any]) -> Awaitable[Any]:
+        """Start one attempt of the tool's function on *arguments*."""
+        return self.tool.invoke(self.ctx, arguments)
 
     async def wait_ended(self) -> None:
         """Wait until the call's task finished (its end event was emitted)."""

@@ -1,4 +1,5 @@
-"""The context a tool receives for one call (SPEC CTX-1..6, CTX-9, UPD-1..6).
+"""The context a tool receives for one call (SPEC CTX-1..6, CTX-9, UPD-1..6; issue #16:
+``heartbeat()`` DLN-1, ``idempotency_key`` IDK-1).
 
 A context records every update it makes (``ctx.updates``). When an executor runs the call it
 binds itself to the context through the small `CallBinding` protocol and receives each update;
@@ -8,9 +9,10 @@ without a binding (a standalone run, or after the call ended) recording is all t
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Generic, Protocol, TypeAlias, TypeVar, final
+from typing import Final, Generic, Protocol, TypeAlias, TypeVar, final
 
 import anyio
 from anyio.lowlevel import checkpoint
@@ -39,6 +41,10 @@ UpdatePair: TypeAlias = tuple[FunctionCall, FunctionCallOutput]
 """A recorded update: a copy of the call item under the entry id, and its output."""
 
 _DEFAULT_OPTIONS = ToolOptions.resolve()
+
+# IDK-1: idempotency keys are UUIDv5 in a namespace of our own, so they are stable per call and
+# never collide with keys another library derives from the same call id.
+_IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("8d5c2f7e-5a0e-4c4b-9a43-7d1f0b6a9e21")
 
 
 class CallBinding(Protocol):
@@ -69,6 +75,10 @@ class CallBinding(Protocol):
 
     def commit(self) -> bool:
         """Mark the call's point of no return; False if it is being cancelled (CAN-11)."""
+        ...
+
+    def heartbeat(self) -> None:
+        """Take a sign of life: move the call's idle deadline forward (DLN-1)."""
         ...
 
 
@@ -127,6 +137,27 @@ class RunContext(Generic[UserdataT]):
     def call_id(self) -> str:
         """The call's id (shorthand for ``function_call.call_id``)."""
         return self._function_call.call_id
+
+    @property
+    def idempotency_key(self) -> str:
+        """A key that names this call and no other, for external APIs that deduplicate.
+
+        The same for every attempt of the call (retries included) and derived only from the
+        tool's name and the call's id, so it is stable across processes too.
+        """
+        call = self._function_call
+        return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, f"{call.name}\x00{call.call_id}"))
+
+    def heartbeat(self) -> None:
+        """Tell the executor the call is making progress, without saying anything.
+
+        Moves the call's idle deadline (``idle_timeout``) forward, as every ``update()``
+        does; without an idle deadline, or once the call ended, it does nothing. Never
+        blocks.
+        """
+        binding = self._binding
+        if binding is not None:
+            binding.heartbeat()
 
     @property
     def session(self) -> SessionHandle[UserdataT]:

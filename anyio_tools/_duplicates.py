@@ -1,7 +1,9 @@
-"""The duplicate-call policies: allow, reject, confirm, replace (SPEC DUP-1..9).
+"""The duplicate-call policies: allow, reject, confirm, replace, join (SPEC DUP-1..9; issue
+#16: JOIN-1..4 in the README).
 
 The decision is synchronous: given the running calls of the executor with an equal key, it
-returns an answer that refuses the call, the calls to replace, or nothing (admit).
+returns an answer that refuses the call, the calls to replace, the call to join, or nothing
+(admit).
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from typing import Any, Final, Generic, TypeVar, final
 
 import attrs
 
-from ._chat import FunctionCall, FunctionCallOutput
+from ._chat import FunctionCall, FunctionCallOutput, new_output
 from ._info import DuplicateMode, ToolInfo
-from ._options import DuplicatePromptArgs, ToolOptions, render
+from ._options import DuplicatePromptArgs, JoinPromptArgs, ToolOptions, render
 from ._registry import RegisteredCall
 from ._schema import CONFIRM_PARAM
 
-__all__ = ["CANCEL_TOOL_NAME", "LIST_TOOL_NAME", "Decision", "decide"]
+__all__ = ["CANCEL_TOOL_NAME", "LIST_TOOL_NAME", "Decision", "decide", "joined_answer"]
 
 LIST_TOOL_NAME: Final = "anyio_tools_get_running_tasks"
 CANCEL_TOOL_NAME: Final = "anyio_tools_cancel_task"
@@ -30,10 +32,11 @@ CallT = TypeVar("CallT", bound=RegisteredCall)
 @final
 @attrs.frozen
 class Decision(Generic[CallT]):
-    """What admission does with a call: answer it instead, replace others, or admit it."""
+    """What admission does with a call: answer it, replace others, join one, or admit it."""
 
     answer: FunctionCallOutput | None = None
     replace: tuple[CallT, ...] = ()
+    join: CallT | None = None
 
 
 def _args(info: ToolInfo, matching: Sequence[RegisteredCall]) -> DuplicatePromptArgs:
@@ -88,6 +91,8 @@ def decide(
         return Decision(
             answer=FunctionCallOutput(call_id=call.call_id, name=call.name, output=text)
         )
+    if mode is DuplicateMode.JOIN:
+        return Decision(join=matching[0])  # JOIN-1: the oldest running call
     # DuplicateMode.REPLACE
     if any(not c.cancellable for c in matching):
         return _error(
@@ -104,3 +109,25 @@ def decide(
                 "replaced while its turn disallows interruptions",
             )
     return Decision(replace=tuple(matching))
+
+
+def joined_answer(
+    call: FunctionCall,
+    joined_id: str,
+    joined: FunctionCallOutput,
+    options: ToolOptions,
+    *,
+    created_at: float,
+) -> FunctionCallOutput:
+    """Answer a call that joined running call *joined_id*, whose answer is *joined* (JOIN-2).
+
+    Raises:
+        Exception: Whatever a callable template raises.
+    """
+    args: JoinPromptArgs = {
+        "function_name": call.name,
+        "call_id": joined_id,
+        "answer": joined.output,
+    }
+    text = render(options.duplicate_join_template, args)
+    return new_output(call.call_id, call.name, text, created_at, is_error=joined.is_error)

@@ -18,6 +18,7 @@ from ._chat import FunctionCall
 
 __all__ = [
     "CallEnded",
+    "CallRetried",
     "CallStarted",
     "CallStatus",
     "CallUpdated",
@@ -177,6 +178,26 @@ class CallEnded:
 
 @final
 @attrs.frozen
+class CallRetried:
+    """An attempt of a call failed with a retryable error; another follows after *delay*.
+
+    Emitted only for tools with a retry policy, before the wait (issue #16, RTY-4).
+
+    Args:
+        call_id: The call's id.
+        attempt: The attempt that failed (1 for the first).
+        error: The failure, as ``"ExceptionType: text"``.
+        delay: Seconds the call waits before its next attempt.
+    """
+
+    call_id: str
+    attempt: int
+    error: str
+    delay: float
+
+
+@final
+@attrs.frozen
 class ReplyUpdated:
     """A deferred reply was scheduled, or reached its outcome.
 
@@ -222,6 +243,12 @@ class DeliverySettled:
 
 
 ToolEvent: TypeAlias = (
-    CallStarted | CallUpdated | CallEnded | ReplyUpdated | ReplyDropped | DeliverySettled
+    CallStarted
+    | CallUpdated
+    | CallEnded
+    | CallRetried
+    | ReplyUpdated
+    | ReplyDropped
+    | DeliverySettled
 )
 """Any event the executor emits."""

@@ -1,5 +1,5 @@
 """The tool executor: admission, one task per call, updates, cancellation, closing (SPEC
-EXE-3..13, UPD-6..10, DUP-7, CAN-5..9, EVT-1..4, SC-1..8).
+EXE-3..13, UPD-6..10, DUP-7, CAN-5..9, EVT-1..4, SC-1..8; issue #16: DLN-3, DLN-4, JOIN-1..4).
 
 A `ToolExecutor` is an async context manager that owns one task group. Each admitted call runs
 in a task of that group (named ``tool-call <call_id>``) whose own cancel scope lets it be
@@ -32,8 +32,9 @@ from ._arguments import parse_arguments
 from ._calls import CallHandle, current_call
 from ._chat import ChatItem, FunctionCall, FunctionCallOutput, new_call_item
 from ._context import RunContext, UpdatePair
+from ._deadlines import CallGuard, DeadlinePassed, deadline_text
 from ._deliverer import Deliverer
-from ._duplicates import decide
+from ._duplicates import decide, joined_answer
 from ._errors import CallRefusedError, ExecutorClosedError, InvalidArgumentsError
 from ._events import (
     CallEnded,
@@ -47,9 +48,9 @@ from ._events import (
 )
 from ._groups import collapse_groups
 from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
-from ._info import DuplicateMode
+from ._info import DuplicateMode, ToolInfo
 from ._loop import ANY_LOOP, Loop
-from ._options import AsyncToolOptions, ToolOptions
+from ._options import AsyncToolOptions, TimeoutPromptArgs, ToolOptions, check_seconds, render
 from ._outcomes import DispatchResult, Outcome, answer, ended_message, final_output, judge
 from ._registry import CallRegistry, RunningCall
 from ._tools import Tool
@@ -82,6 +83,32 @@ class ExecutorScope(enum.StrEnum):
     """One agent's activity; it closes with the activity."""
     SESSION = "session"
     """The whole session; it survives handoffs."""
+
+
+_Limits = tuple[float | None, float | None]  # a call's own (timeout, idle_timeout)
+
+
+class _Joined(Exception):
+    """Admission decided that *item* joins the running *call* (JOIN-1)."""
+
+    def __init__(self, item: FunctionCall, call: CallHandle) -> None:
+        super().__init__(item.call_id)
+        self.item = item
+        self.call = call
+
+
+def _first(*values: float | None) -> float | None:
+    # DLN-3: the most specific level that sets a value wins; math.inf there means "none".
+    for value in values:
+        if value is not None:
+            return None if value == math.inf else value
+    return None
+
+
+def _limits(timeout: float | None, idle_timeout: float | None) -> _Limits | None:
+    if timeout is None and idle_timeout is None:
+        return None
+    return check_seconds("timeout", timeout), check_seconds("idle_timeout", idle_timeout)
 
 
 def _error_answer(call: FunctionCall, text: str) -> DispatchResult:
@@ -379,6 +406,9 @@ class ToolExecutor(AsyncContextManagerMixin):
         tool: Tool,
         ctx: RunContext[Any] | FunctionCall,
         raw_arguments: str | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the call's deadline, not this wait's
+        idle_timeout: float | None = None,
     ) -> CallHandle:
         """Admit one call and start it; return its handle at once.
 
@@ -394,28 +424,44 @@ class ToolExecutor(AsyncContextManagerMixin):
             ctx: A fresh context for the call, or just the call item (a context without
                 session or turn is built for it).
             raw_arguments: The LLM's arguments text; by default the call item's.
+            timeout: Seconds this call may run, instead of the tool's or the executor's
+                (``math.inf``: no limit).
+            idle_timeout: Seconds this call may go without an update or heartbeat, instead
+                of the tool's or the executor's (``math.inf``: no limit).
 
         Returns:
-            The running call.
+            The running call. A call that joins a running one (``on_duplicate="join"``)
+            does not run: the handle returned is the running call's.
 
         Raises:
             CallRefusedError: The call was not admitted (invalid JSON arguments, refused by
                 the duplicate policy, executor draining, call id already running).
             ExecutorClosedError: The executor was never entered, or is closed.
             RuntimeError: The context is bound to another call already.
+            ValueError: A *timeout* or *idle_timeout* that is not > 0.
         """
         if isinstance(ctx, FunctionCall):
             ctx = RunContext(function_call=ctx)
+        limits = _limits(timeout, idle_timeout)
         try:
-            call = await self._admit_call(tool, ctx, raw_arguments)
+            call = await self._admit_call(tool, ctx, raw_arguments, limits)
         except CallRefusedError:
             await checkpoint()
             raise
+        except _Joined as joined:
+            await checkpoint()
+            return joined.call
         await self._loop.checkpoint()
         return call
 
     async def execute(
-        self, tool: Tool, ctx: RunContext[Any], raw_arguments: str | None = None
+        self,
+        tool: Tool,
+        ctx: RunContext[Any],
+        raw_arguments: str | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the call's deadline, not this wait's
+        idle_timeout: float | None = None,
     ) -> DispatchResult:
         """Run one call and return its first answer.
 
@@ -428,19 +474,29 @@ class ToolExecutor(AsyncContextManagerMixin):
             tool: The tool to run.
             ctx: A fresh context for the call (its ``function_call`` names the call).
             raw_arguments: The LLM's arguments text; by default the call item's.
+            timeout: Seconds this call may run, instead of the tool's or the executor's
+                (``math.inf``: no limit).
+            idle_timeout: Seconds this call may go without an update or heartbeat, instead
+                of the tool's or the executor's (``math.inf``: no limit).
 
         Returns:
-            The answer and the call item to record.
+            The answer and the call item to record. A call that joins a running one
+            (``on_duplicate="join"``) returns when that call answers, with its answer
+            wrapped in the join template.
 
         Raises:
             ExecutorClosedError: The executor was never entered, or is closed.
             RuntimeError: The context is bound to another call already.
+            ValueError: A *timeout* or *idle_timeout* that is not > 0.
         """
+        limits = _limits(timeout, idle_timeout)
         try:
-            call = await self._admit_call(tool, ctx, raw_arguments)
+            call = await self._admit_call(tool, ctx, raw_arguments, limits)
         except CallRefusedError as refused:
             await checkpoint()
             return refused.result
+        except _Joined as joined:
+            return await self._join(joined.item, joined.call)
         released = call.released
         try:
             if released is None:
@@ -465,8 +521,23 @@ class ToolExecutor(AsyncContextManagerMixin):
         assert answer is not None  # set before the event
         return answer
 
+    async def _join(self, item: FunctionCall, call: CallHandle) -> DispatchResult:
+        # JOIN-2: the joiner mirrors the running call's first answer; it has no task, no
+        # events and no entries of its own, so later updates are voiced once (JOIN-3).
+        first = await call.answer()
+        if first.non_blocking:
+            item = attrs.evolve(item, extra={**item.extra, _NON_BLOCKING_KEY: True})
+        output = joined_answer(
+            item, call.call_id, first.output, self._options, created_at=self._loop.clock()
+        )
+        return DispatchResult(item, output, non_blocking=first.non_blocking)
+
     async def _admit_call(
-        self, tool: Tool, ctx: RunContext[Any], raw_arguments: str | None
+        self,
+        tool: Tool,
+        ctx: RunContext[Any],
+        raw_arguments: str | None,
+        limits: _Limits | None = None,
     ) -> CallHandle:
         if self._state is not ExecutorState.OPEN:
             self._check_open()
@@ -482,7 +553,9 @@ class ToolExecutor(AsyncContextManagerMixin):
             item = attrs.evolve(item, arguments=parsed.text)
         prepared = tool.prepare(parsed.value)
         if tool.info.on_duplicate is DuplicateMode.ALLOW:
-            return self._admit(tool, ctx, item, prepared.arguments, prepared.error, prepared.key)
+            return self._admit(
+                tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits
+            )
         async with self._gate:  # DUP-7: FIFO, held through a replacement's wait
             same_key = self._by_key.get(prepared.key)
             matching = list(same_key.values()) if same_key else []
@@ -492,11 +565,15 @@ class ToolExecutor(AsyncContextManagerMixin):
                     DispatchResult(item, decision.answer),
                     f"the duplicate policy of {tool.name!r} refused the call",
                 )
+            if decision.join is not None:
+                raise _Joined(item, decision.join)
             for old in decision.replace:
                 old.request_cancel("replaced by a duplicate call", CancelReason.REPLACE)
             for old in decision.replace:
                 await old.wait_ended()
-            return self._admit(tool, ctx, item, prepared.arguments, prepared.error, prepared.key)
+            return self._admit(
+                tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits
+            )
 
     def _admit(
         self,
@@ -506,6 +583,7 @@ class ToolExecutor(AsyncContextManagerMixin):
         arguments: dict[str, Any] | None,
         error: InvalidArgumentsError | None,
         key: tuple[str, str | None],
+        limits: _Limits | None,
     ) -> CallHandle:
         # EXE-5 (c)-(e): one synchronous step. Every check comes before the first change, and
         # nothing after the first change can fail: all or nothing.
@@ -519,6 +597,7 @@ class ToolExecutor(AsyncContextManagerMixin):
         call = CallHandle(self, tool, ctx, item, arguments, key, self._loop)
         if error is not None:
             call.arguments_value = None
+        call.guard = self._guard(tool.info, limits)
         ctx.bind(call, function_call=item)
         self._registry.add(call)
         self._calls[call_id] = call
@@ -527,6 +606,32 @@ class ToolExecutor(AsyncContextManagerMixin):
         emit_safely(self._host, CallStarted(item))
         call.task = self._task_group.start_soon(self._run, call, error, name=f"tool-call {call_id}")
         return call
+
+    def _guard(self, info: ToolInfo, limits: _Limits | None) -> CallGuard | None:
+        # DLN-3: call, then tool, then the executor's options; DLN-7: no guard, no cost.
+        options = self._options
+        call_timeout, call_idle = (None, None) if limits is None else limits
+        timeout = _first(call_timeout, info.timeout, options.timeout)
+        idle = _first(call_idle, info.idle_timeout, options.idle_timeout)
+        if timeout is None and idle is None and info.retry is None:
+            return None
+        return CallGuard(timeout, idle, info.retry, self._host)
+
+    def _timed_out(self, call: CallHandle, passed: DeadlinePassed) -> Outcome:
+        args: TimeoutPromptArgs = {
+            "function_name": call.name,
+            "call_id": call.call_id,
+            "deadline": passed.deadline.value,
+            "seconds": passed.seconds,
+            "deadline_text": deadline_text(passed.deadline, passed.seconds),
+        }
+        try:
+            text = render(self._options.timeout_template, args)
+        except Exception:  # a callable template failed: the call must still end (DLN-4)
+            logger.exception("the timeout template failed for call %s", call.call_id)
+            text = render(ToolOptions().timeout_template, args)
+        logger.debug("call %s passed its %s", call.call_id, passed.deadline.value)
+        return Outcome.timed_out(text)
 
     # -- the outcome runner -----------------------------------------------------------------
 
@@ -538,7 +643,8 @@ class ToolExecutor(AsyncContextManagerMixin):
         try:
             if error is not None:
                 raise error
-            value = await call.invoke()
+            guard = call.guard
+            value = await (call.invoke() if guard is None else guard.run(call))
         except BaseException as exc:
             outcome, propagate = self._judge(call, exc)
             self._finish(call, outcome)
@@ -560,6 +666,8 @@ class ToolExecutor(AsyncContextManagerMixin):
 
     def _judge(self, call: CallHandle, exc: BaseException) -> tuple[Outcome, bool]:
         cancelled = self._cancelled_here(call)
+        if not cancelled and isinstance(exc, DeadlinePassed):  # DLN-4, DLN-5
+            return self._timed_out(call, exc), False
         return judge(
             exc,
             cancelled=cancelled,
@@ -598,8 +706,10 @@ class ToolExecutor(AsyncContextManagerMixin):
         if not call.answered:
             call.release(answer(item, outcome, created_at=self._loop.clock()))
             return
-        if outcome.status is CallStatus.CANCELLED or self._deliverer is None:
-            return  # a cancelled call has no final entry; without a host nobody voices it
+        if self._deliverer is None or (
+            outcome.status is CallStatus.CANCELLED and outcome.text is None
+        ):
+            return  # a cancelled call has no final entry (but a timeout's, DLN-4); no host
         # INV-6: the call item is created first (a lower sequence number at the same clock
         # reading), so it sorts before its output.
         now = self._loop.clock()

@@ -1,4 +1,5 @@
-"""What a tool declares about itself: flags, duplicate policy, name (SPEC DEC-1, DEC-2, DEC-5)."""
+"""What a tool declares about itself: flags, duplicate policy, name, deadlines, retries (SPEC
+DEC-1, DEC-2, DEC-5; issue #16: DLN-3, RTY-1)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import re
 from typing import Final, final
 
 import attrs
+
+from ._options import check_seconds
+from ._retry import RetryPolicy
 
 __all__ = ["DuplicateMode", "DuplicateScope", "ToolFlag", "ToolInfo"]
 
@@ -22,6 +26,8 @@ class ToolFlag(enum.Flag):
     """The call may be cancelled by the LLM, by a replacing duplicate, and at handoff."""
     IGNORE_ON_ENTER = enum.auto()
     """The host hides the tool while an agent's on-enter reply runs."""
+    IDEMPOTENT = enum.auto()
+    """Running the tool twice with the same arguments does no harm: it may be retried."""
 
 
 class DuplicateMode(enum.StrEnum):
@@ -35,6 +41,8 @@ class DuplicateMode(enum.StrEnum):
     """Cancel the running call, wait for it to end, then run the new one."""
     CONFIRM = "confirm"
     """Refuse the new call unless the LLM confirms the user wants a second run."""
+    JOIN = "join"
+    """Do not run the new call: answer it like the running call, which it joins."""
 
 
 class DuplicateScope(enum.StrEnum):
@@ -86,6 +94,10 @@ class ToolInfo:
         flags: `ToolFlag` values.
         on_duplicate: The duplicate policy.
         duplicate_scope: Which running calls count as duplicates.
+        timeout: Seconds a call may run (None: the executor's option decides).
+        idle_timeout: Seconds a call may go without an update or heartbeat (None: the
+            executor's option decides).
+        retry: How calls retry failures (idempotent tools only), or None.
     """
 
     name: str
@@ -93,6 +105,9 @@ class ToolInfo:
     flags: ToolFlag = ToolFlag.NONE
     on_duplicate: DuplicateMode = DuplicateMode.ALLOW
     duplicate_scope: DuplicateScope = DuplicateScope.NAME
+    timeout: float | None = None
+    idle_timeout: float | None = None
+    retry: RetryPolicy | None = None
 
     @classmethod
     def build(
@@ -103,12 +118,17 @@ class ToolInfo:
         flags: object,
         on_duplicate: object,
         duplicate_scope: object,
+        timeout: object = None,
+        idle_timeout: object = None,
+        retry: object = None,
     ) -> ToolInfo:
         """Check declared options and build the info.
 
         Raises:
-            ValueError: An unknown duplicate mode or scope, or an unusable name.
-            TypeError: Flags that are not a `ToolFlag`, or a name that is not a str.
+            ValueError: An unknown duplicate mode or scope, an unusable name, a timeout that
+                is not > 0, or a retry policy on a tool not flagged idempotent.
+            TypeError: Flags that are not a `ToolFlag`, a name that is not a str, a timeout
+                that is not a number, or a retry that is not a `RetryPolicy`.
         """
         if not isinstance(flags, ToolFlag):
             raise TypeError(f"flags must be a ToolFlag, got {type(flags).__name__}")
@@ -118,7 +138,25 @@ class ToolInfo:
         scope = _choice(DuplicateScope, duplicate_scope, "duplicate_scope")
         assert isinstance(mode, DuplicateMode)
         assert isinstance(scope, DuplicateScope)
-        return cls(check_name(name), description, flags, mode, scope)
+        checked = check_name(name)
+        if retry is not None:
+            if not isinstance(retry, RetryPolicy):
+                raise TypeError(f"retry must be a RetryPolicy or None, got {type(retry).__name__}")
+            if not flags & ToolFlag.IDEMPOTENT:  # RTY-1
+                raise ValueError(
+                    f"tool {checked!r} has a retry policy but is not declared idempotent; "
+                    "add flags=ToolFlag.IDEMPOTENT (only idempotent tools may be retried)"
+                )
+        return cls(
+            checked,
+            description,
+            flags,
+            mode,
+            scope,
+            check_seconds("timeout", timeout),
+            check_seconds("idle_timeout", idle_timeout),
+            retry,
+        )
 
     cancellable: bool = attrs.field(init=False, eq=False, repr=False)
     """Whether the tool has the `ToolFlag.CANCELLABLE` flag."""

@@ -1,4 +1,5 @@
-"""Prompt templates and their resolution into a frozen value (SPEC UPD-2, DUP-8, DEL-6, OPT-1..4).
+"""Prompt templates and their resolution into a frozen value (SPEC UPD-2, DUP-8, DEL-6, OPT-1..4;
+issue #16: ``timeout``, ``idle_timeout``, ``timeout_template``, ``duplicate_join_template``).
 
 Users give partial options as TypedDicts; `ToolOptions.resolve` checks them once (unknown keys,
 unknown placeholders, wrong template types) and fills the missing keys from the library
@@ -16,7 +17,9 @@ import attrs
 __all__ = [
     "AsyncToolOptions",
     "DuplicatePromptArgs",
+    "JoinPromptArgs",
     "ReplyPromptArgs",
+    "TimeoutPromptArgs",
     "ToolHandlingOptions",
     "ToolOptions",
     "UpdatePromptArgs",
@@ -39,6 +42,32 @@ class DuplicatePromptArgs(TypedDict):
     running_calls_text: str
     cancel_tool: str
     confirm_param: str
+
+
+class JoinPromptArgs(TypedDict):
+    """What the join template can use (``on_duplicate="join"``).
+
+    ``call_id`` is the running call the new one joined; ``answer`` is that call's answer so
+    far (its first update, or its result).
+    """
+
+    function_name: str
+    call_id: str
+    answer: str
+
+
+class TimeoutPromptArgs(TypedDict):
+    """What the timeout template can use.
+
+    ``deadline`` is ``"timeout"`` or ``"idle_timeout"``; ``seconds`` its length;
+    ``deadline_text`` describes it ("time limit of 30 seconds").
+    """
+
+    function_name: str
+    call_id: str
+    deadline: str
+    seconds: float
+    deadline_text: str
 
 
 class ReplyPromptArgs(TypedDict):
@@ -66,6 +95,10 @@ class AsyncToolOptions(TypedDict, total=False):
     duplicate_confirm_template: str | Callable[[DuplicatePromptArgs], str]
     reply_at_tail_template: str | Callable[[ReplyPromptArgs], str]
     reply_maybe_covered_template: str | Callable[[ReplyPromptArgs], str]
+    duplicate_join_template: str | Callable[[JoinPromptArgs], str]
+    timeout_template: str | Callable[[TimeoutPromptArgs], str]
+    timeout: float | None
+    idle_timeout: float | None
 
 
 class ToolHandlingOptions(TypedDict, total=False):
@@ -101,6 +134,15 @@ _MAYBE_COVERED_DEFAULT: Final = (
     "have not said yet, with a natural transition, and never repeat yourself."
 )
 
+_JOIN_DEFAULT: Final = (
+    "`{function_name}` was already running (call `{call_id}`), so this call joined it "
+    "instead of starting a second run. Its answer so far:\n{answer}"
+)
+_TIMEOUT_DEFAULT: Final = (
+    "`{function_name}` was stopped because it passed its {deadline_text}. It did not finish; "
+    "tell the user it took too long and that its outcome is unknown."
+)
+
 _UPDATE_ARGS: Final = frozenset(UpdatePromptArgs.__annotations__)
 _DUPLICATE_ARGS: Final = frozenset(DuplicatePromptArgs.__annotations__)
 _REPLY_ARGS: Final = frozenset(ReplyPromptArgs.__annotations__)
@@ -111,9 +153,35 @@ _PLACEHOLDERS: Final[Mapping[str, frozenset[str]]] = {
     "duplicate_confirm_template": _DUPLICATE_ARGS,
     "reply_at_tail_template": _REPLY_ARGS,
     "reply_maybe_covered_template": _REPLY_ARGS,
+    "duplicate_join_template": frozenset(JoinPromptArgs.__annotations__),
+    "timeout_template": frozenset(TimeoutPromptArgs.__annotations__),
 }
+_SECONDS: Final = frozenset({"timeout", "idle_timeout"})  # DLN-3: not templates
 
-_ArgsT = TypeVar("_ArgsT", UpdatePromptArgs, DuplicatePromptArgs, ReplyPromptArgs)
+_ArgsT = TypeVar(
+    "_ArgsT",
+    UpdatePromptArgs,
+    DuplicatePromptArgs,
+    ReplyPromptArgs,
+    JoinPromptArgs,
+    TimeoutPromptArgs,
+)
+
+
+def check_seconds(key: str, value: object) -> float | None:
+    """Check a ``timeout``/``idle_timeout`` value (None, or a number > 0); return it.
+
+    Raises:
+        TypeError: Not a number.
+        ValueError: Zero, negative or NaN.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{key} must be a number of seconds or None, got {type(value).__name__}")
+    if not value > 0:
+        raise ValueError(f"{key} must be > 0 (math.inf for none), got {value!r}")
+    return float(value)
 
 
 def _check_template(key: str, template: object) -> None:
@@ -164,6 +232,12 @@ class ToolOptions:
             newest items of the conversation.
         reply_maybe_covered_template: Instructions for a deferred reply when something was
             said after the updates.
+        duplicate_join_template: Answers a duplicate call that joined a running one
+            (``"join"``).
+        timeout_template: What the LLM is told when a call passed one of its deadlines.
+        timeout: Seconds a call may run, for tools that set none (None: no limit).
+        idle_timeout: Seconds a call may go without an update or heartbeat, for tools that
+            set none (None: no limit).
     """
 
     update_template: str | Callable[[UpdatePromptArgs], str] = _UPDATE_DEFAULT
@@ -171,6 +245,10 @@ class ToolOptions:
     duplicate_confirm_template: str | Callable[[DuplicatePromptArgs], str] = _CONFIRM_DEFAULT
     reply_at_tail_template: str | Callable[[ReplyPromptArgs], str] = _AT_TAIL_DEFAULT
     reply_maybe_covered_template: str | Callable[[ReplyPromptArgs], str] = _MAYBE_COVERED_DEFAULT
+    duplicate_join_template: str | Callable[[JoinPromptArgs], str] = _JOIN_DEFAULT
+    timeout_template: str | Callable[[TimeoutPromptArgs], str] = _TIMEOUT_DEFAULT
+    timeout: float | None = None
+    idle_timeout: float | None = None
 
     @classmethod
     def resolve(cls, options: AsyncToolOptions | Mapping[str, Any] | None = None) -> ToolOptions:
@@ -185,10 +263,13 @@ class ToolOptions:
         if not isinstance(options, Mapping):
             raise TypeError(f"async tool options must be a mapping, got {type(options).__name__}")
         for key, template in options.items():
+            if key in _SECONDS:
+                check_seconds(key, template)
+                continue
             if key not in _PLACEHOLDERS:
                 raise ValueError(
                     f"unknown async tool option {key!r}; expected one of: "
-                    f"{', '.join(sorted(_PLACEHOLDERS))}"
+                    f"{', '.join(sorted(_PLACEHOLDERS.keys() | _SECONDS))}"
                 )
             _check_template(key, template)
         return cls(**options)

@@ -189,6 +189,11 @@ class Outcome:
         """The call was cancelled (``reason`` says by whom or why, if known)."""
         return cls(CallStatus.CANCELLED, reason=reason)
 
+    @classmethod
+    def timed_out(cls, text: str) -> Outcome:
+        """A deadline cancelled the call; the LLM is told *text* (issue #16, DLN-4)."""
+        return cls(CallStatus.CANCELLED, reason=CancelReason.TIMEOUT, text=text, is_error=True)
+
     def result(self, call_id: str, cause: CancelReason | None = None) -> CallResult:
         """Return the public view of this outcome (*cause*: why it was cancelled)."""
         return CallResult(
@@ -207,12 +212,12 @@ def answer(call: FunctionCall, outcome: Outcome, *, created_at: float) -> Dispat
 
     Its output item is created at *created_at* (a reading of anyio's clock).
     """
-    if outcome.status is CallStatus.CANCELLED:
+    text = outcome.text
+    if outcome.status is CallStatus.CANCELLED and text is None:
         output = new_output(
             call.call_id, call.name, CANCELLED_TEXT, created_at, reply_required=False
         )
         return DispatchResult(call, output)
-    text = outcome.text
     if text is None:
         output = new_output(call.call_id, call.name, "", created_at, reply_required=False)
     else:
@@ -227,7 +232,7 @@ def final_output(
 
     Its item is created at *created_at* (a reading of anyio's clock).
     """
-    if outcome.status is CallStatus.CANCELLED:
+    if outcome.status is CallStatus.CANCELLED and outcome.text is None:
         return None
     final_id = f"{call.call_id}_final"
     if outcome.agents:

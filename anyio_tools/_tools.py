@@ -25,6 +25,7 @@ from ._context import RunContext
 from ._docstrings import parse_docstring
 from ._errors import InvalidArgumentsError
 from ._info import DuplicateMode, DuplicateScope, ToolFlag, ToolInfo, check_name
+from ._retry import RetryPolicy
 from ._schema import (
     CONFIRM_PARAM,
     ArgumentModel,
@@ -469,6 +470,7 @@ def _make_function_tool(
     flags: ToolFlag,
     on_duplicate: DuplicateMode | str,
     duplicate_scope: DuplicateScope | str,
+    limits: dict[str, Any],
 ) -> FunctionTool[P, R]:
     tool_name = name if name is not None else getattr(fn, "__name__", None)
     if description is None:
@@ -479,6 +481,7 @@ def _make_function_tool(
         flags=flags,
         on_duplicate=on_duplicate,
         duplicate_scope=duplicate_scope,
+        **limits,
     )
     signature = _inspect(fn, info.name)
     model = build_argument_model(
@@ -496,6 +499,7 @@ def _make_raw_tool(
     flags: ToolFlag,
     on_duplicate: DuplicateMode | str,
     duplicate_scope: DuplicateScope | str,
+    limits: dict[str, Any],
 ) -> RawFunctionTool:
     if not isinstance(raw_schema, Mapping):
         raise TypeError(f"raw_schema must be a mapping, got {type(raw_schema).__name__}")
@@ -516,6 +520,7 @@ def _make_raw_tool(
         flags=flags,
         on_duplicate=on_duplicate,
         duplicate_scope=duplicate_scope,
+        **limits,
     )
     signature = _inspect(fn, info.name)
     names = [p.name for p in signature.params]
@@ -545,6 +550,9 @@ def function_tool(
     flags: ToolFlag = ToolFlag.NONE,
     on_duplicate: DuplicateMode | str = DuplicateMode.ALLOW,
     duplicate_scope: DuplicateScope | str = DuplicateScope.NAME,
+    timeout: float | None = None,
+    idle_timeout: float | None = None,
+    retry: RetryPolicy | None = None,
 ) -> FunctionTool[P, R]: ...
 @overload
 def function_tool(
@@ -556,6 +564,9 @@ def function_tool(
     flags: ToolFlag = ToolFlag.NONE,
     on_duplicate: DuplicateMode | str = DuplicateMode.ALLOW,
     duplicate_scope: DuplicateScope | str = DuplicateScope.NAME,
+    timeout: float | None = None,
+    idle_timeout: float | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Callable[[Callable[P, Awaitable[R]]], FunctionTool[P, R]]: ...
 @overload
 def function_tool(
@@ -566,6 +577,9 @@ def function_tool(
     flags: ToolFlag = ToolFlag.NONE,
     on_duplicate: DuplicateMode | str = DuplicateMode.ALLOW,
     duplicate_scope: DuplicateScope | str = DuplicateScope.NAME,
+    timeout: float | None = None,
+    idle_timeout: float | None = None,
+    retry: RetryPolicy | None = None,
 ) -> RawFunctionTool: ...
 @overload
 def function_tool(
@@ -576,6 +590,9 @@ def function_tool(
     flags: ToolFlag = ToolFlag.NONE,
     on_duplicate: DuplicateMode | str = DuplicateMode.ALLOW,
     duplicate_scope: DuplicateScope | str = DuplicateScope.NAME,
+    timeout: float | None = None,
+    idle_timeout: float | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Callable[[Callable[..., Awaitable[Any]]], RawFunctionTool]: ...
 def function_tool(
     fn: Callable[..., Awaitable[Any]] | None = None,
@@ -587,6 +604,9 @@ def function_tool(
     on_duplicate: DuplicateMode | str = DuplicateMode.ALLOW,
     duplicate_scope: DuplicateScope | str = DuplicateScope.NAME,
     raw_schema: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    idle_timeout: float | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Any:
     """Turn an async function (or method) into a tool the LLM can call.
 
@@ -602,11 +622,18 @@ def function_tool(
         description: What the LLM is told (default: the docstring's text before its sections).
         flags: `ToolFlag` values, for instance ``ToolFlag.CANCELLABLE``.
         on_duplicate: What to do when the tool is called while an equal call runs:
-            ``"allow"``, ``"reject"``, ``"replace"`` or ``"confirm"``.
+            ``"allow"``, ``"reject"``, ``"replace"``, ``"confirm"`` or ``"join"``.
         duplicate_scope: Which running calls are equal: ``"name"`` (any call of the tool) or
             ``"name_and_args"`` (calls with equal validated arguments).
         raw_schema: Declare a raw tool instead: ``{"name", "description", "parameters"}``.
             The function then takes ``raw_arguments`` (the argument object, not validated).
+        timeout: Seconds a call may run before it is cancelled and the LLM told so
+            (default: the executor's ``timeout`` option; ``math.inf``: no limit).
+        idle_timeout: Seconds a call may go without ``ctx.update()`` or
+            ``ctx.heartbeat()`` before it is cancelled the same way (default: the executor's
+            ``idle_timeout`` option; ``math.inf``: no limit).
+        retry: A `RetryPolicy` for transient failures; the tool must have the
+            ``ToolFlag.IDEMPOTENT`` flag.
 
     Returns:
         A `FunctionTool` (or `RawFunctionTool`), or a decorator making one.
@@ -615,11 +642,13 @@ def function_tool(
         TypeError: The function is not a coroutine function, takes ``*args``/``**kwargs``,
             has an unannotated parameter, or a parameter named like the reserved confirm
             parameter.
-        ValueError: An unknown ``on_duplicate``/``duplicate_scope``, an unusable name, or a
-            raw schema without a name or parameters.
+        ValueError: An unknown ``on_duplicate``/``duplicate_scope``, an unusable name, a
+            raw schema without a name or parameters, a timeout that is not > 0, or a retry
+            policy on a tool not flagged idempotent.
     """
     if raw_schema is not None and (name is not None or description is not None):
         raise TypeError("a raw tool takes its name and description from raw_schema")
+    limits: dict[str, Any] = {"timeout": timeout, "idle_timeout": idle_timeout, "retry": retry}
 
     def decorate(func: Callable[..., Awaitable[Any]]) -> Tool:
         if raw_schema is not None:
@@ -629,6 +658,7 @@ def function_tool(
                 flags=flags,
                 on_duplicate=on_duplicate,
                 duplicate_scope=duplicate_scope,
+                limits=limits,
             )
         return _make_function_tool(
             func,
@@ -637,6 +667,7 @@ def function_tool(
             flags=flags,
             on_duplicate=on_duplicate,
             duplicate_scope=duplicate_scope,
+            limits=limits,
         )
 
     if fn is None:

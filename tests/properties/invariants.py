@@ -224,7 +224,8 @@ def check_ledger(trace: Trace, *, final: bool) -> None:
 
 def check_duplicates(trace: Trace) -> None:
     """INV-20: reject never runs two equal keys; confirm duplicates were confirmed;
-    replace's new call starts after every replaced call ended."""
+    replace's new call starts after every replaced call ended; JOIN-1: join never runs two
+    equal keys (a joiner has no events of its own)."""
     running: dict[Any, list[str]] = {}
     for index, e in enumerate(trace.events):
         if isinstance(e, CallStarted):
@@ -234,6 +235,8 @@ def check_duplicates(trace: Trace) -> None:
                 assert not others, f"INV-20: {e.call_id} runs beside {others} under reject"
             if mode == "confirm" and others:
                 assert confirm, f"INV-20: {e.call_id} admitted beside {others} without confirm"
+            if mode == "join":
+                assert not others, f"JOIN-1: {e.call_id} runs beside {others} under join"
             if mode == "replace":
                 assert not others, f"INV-20: {e.call_id} started before {others} ended (replace)"
             others.append(e.call_id)

@@ -1,5 +1,8 @@
 """A scenario drives one executor through a FakeHost with commands drawn by hypothesis.
 
+Calls may carry a deadline (issue #16: a hard or idle timeout, from the call), tools may beat
+without speaking, and duplicates may join a running call.
+
 Tools block on per-call channels the scenario controls, so hypothesis chooses every
 interleaving: when a call updates, returns, raises; when the host is busy; when replies end;
 when calls are cancelled; when the owner hands off; when the executor drains or closes.
@@ -32,9 +35,10 @@ from anyio_tools.testing import FakeAgent, FakeHost, FakeReply, no_task_leaks, t
 
 from .invariants import Trace, check_all
 
-MODES = ("allow", "reject", "confirm", "replace")
+MODES = ("allow", "reject", "confirm", "replace", "join")
 SCOPES = ("name", "name_and_args")
-ACTIONS = ("update", "return", "none", "tool_error", "error", "stop", "commit")
+ACTIONS = ("update", "return", "none", "tool_error", "error", "stop", "commit", "heartbeat")
+DEADLINES = (None, "timeout", "idle_timeout")
 
 _channels: dict[str, MemoryObjectReceiveStream[str]] = {}
 _committed: set[str] = set()  # calls past their commit point (CAN-11)
@@ -45,6 +49,8 @@ async def _body(ctx: RunContext[None], key: int) -> object:
     async for action in channel:
         if action == "update":
             await ctx.update(f"progress of {ctx.call_id}")
+        elif action == "heartbeat":
+            ctx.heartbeat()
         elif action == "return":
             return f"result of {ctx.call_id}"
         elif action == "none":
@@ -84,6 +90,8 @@ class Start:
     cancellable: bool
     key: int
     confirm: bool
+    deadline: str | None = None
+    seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -206,8 +214,11 @@ class Scenario:
         self.trace.results[call_id] = []
         item = FunctionCall(call_id=call_id, name=tool.name, arguments=json.dumps(arguments))
 
+        limits = {} if command.deadline is None else {command.deadline: command.seconds}
+
         async def dispatch() -> None:
-            result = await self.executor.execute(tool, RunContext(function_call=item))
+            ctx = RunContext(function_call=item)
+            result = await self.executor.execute(tool, ctx, **limits)
             self.trace.results[call_id].append(result)
 
         self.tg.start_soon(dispatch)

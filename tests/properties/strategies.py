@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from .scenario import (
     ACTIONS,
+    DEADLINES,
     MODES,
     SCOPES,
     Act,
@@ -35,6 +36,8 @@ def commands(sleeps: Sequence[float] = (0.0, 1.0, 60.0)) -> st.SearchStrategy[Co
         cancellable=st.booleans(),
         key=st.integers(0, 2),
         confirm=st.booleans(),
+        deadline=st.sampled_from(DEADLINES),
+        seconds=st.sampled_from([0.5, 30.0]),
     )
     act = st.builds(Act, pick=st.integers(0, 20), action=st.sampled_from(ACTIONS))
     return st.one_of(
