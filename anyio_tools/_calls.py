@@ -9,6 +9,7 @@ result, or cancel it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Protocol, final
@@ -26,6 +27,8 @@ from ._outcomes import CallResult, DispatchResult, Outcome
 from ._tools import Tool
 
 __all__ = ["Call", "CallHandle", "CallOwner", "current_call"]
+
+logger = logging.getLogger("anyio_tools.executor")
 
 
 class CallOwner(Protocol):
@@ -282,6 +285,7 @@ class CallHandle:
             return
         if self.cancel_reason is None:
             self.cancel_reason = reason
+        logger.debug("call %s: cancellation requested (%s)", self.call_id, reason)
         if self.task is not None:
             self.task.cancel()
 

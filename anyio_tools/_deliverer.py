@@ -160,6 +160,7 @@ class Deliverer:
             self._drop([entry], self._closed_reason)
             return
         self._queue.append(entry)
+        logger.debug("update %s: queued for a deferred reply", output.call_id)
         self._wake()
 
     def close(self) -> None:
@@ -288,6 +289,7 @@ class Deliverer:
             return None
         self._settle(len(entries))
         emit_safely(host, ReplyUpdated(ids, ReplyStatus.SCHEDULED, handle.id))
+        logger.debug("reply %s: scheduled for updates %s", handle.id, _ids_text(ids))
         return handle, ids
 
     def _report_outcome(self, handle: ReplyHandle, ids: tuple[str, ...]) -> None:
@@ -298,6 +300,7 @@ class Deliverer:
         else:
             status = ReplyStatus.COMPLETED
         emit_safely(self._host, ReplyUpdated(ids, status, handle.id))
+        logger.debug("reply %s: %s for updates %s", handle.id, status, _ids_text(ids))
 
     async def _finish_in_flight(self, handle: ReplyHandle, ids: tuple[str, ...]) -> None:
         # DEL-8: exactly one outcome per scheduled reply, even when closing.
@@ -325,7 +328,8 @@ class Deliverer:
             return
         ids = _ids(entries)
         self._settle(len(entries))
-        logger.warning("dropped the reply for updates %s (%s)", _ids_text(ids), reason)
+        level = logging.WARNING if reason is DropReason.HOST_ERROR else logging.INFO  # issue #17
+        logger.log(level, "dropped the reply for updates %s (%s)", _ids_text(ids), reason)
         emit_safely(self._host, ReplyDropped(ids, reason))
 
     def _settle(self, count: int) -> None:

@@ -17,10 +17,10 @@ from ._chat import FunctionCall
 
 __all__ = [
     "CallEnded",
-    "CancelReason",
     "CallStarted",
     "CallStatus",
     "CallUpdated",
+    "CancelReason",
     "DropReason",
     "ReplyDropped",
     "ReplyStatus",

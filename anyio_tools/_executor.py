@@ -33,12 +33,13 @@ from ._calls import CallHandle, current_call
 from ._chat import ChatItem, FunctionCall, FunctionCallOutput, new_call_item
 from ._context import RunContext, UpdatePair
 from ._deliverer import Deliverer
-from ._duplicates import decide
+from ._duplicates import Decision, decide
 from ._errors import CallRefusedError, ExecutorClosedError, InvalidArgumentsError
 from ._events import CallEnded, CallStarted, CallStatus, CallUpdated, DropReason, ToolEvent
 from ._groups import collapse_groups
 from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
 from ._info import DuplicateMode
+from ._instrument import Instrumentation, ObservedHost, call_safely, default_instrumentation
 from ._loop import ANY_LOOP, Loop
 from ._options import AsyncToolOptions, ToolOptions
 from ._outcomes import DispatchResult, Outcome, answer, ended_message, final_output, judge
@@ -78,6 +79,12 @@ class ExecutorScope(enum.StrEnum):
 def _error_answer(call: FunctionCall, text: str) -> DispatchResult:
     output = FunctionCallOutput(call_id=call.call_id, name=call.name, output=text, is_error=True)
     return DispatchResult(call, output)
+
+
+def _kind(decision: Decision[CallHandle]) -> str:
+    if decision.answer is not None:
+        return "refused"
+    return "replace" if decision.replace else "admitted"
 
 
 @final
@@ -129,6 +136,8 @@ class ToolExecutor(AsyncContextManagerMixin):
         scope: Whether the executor belongs to an activity or to the session.
         name: A label used in task names and logs.
         close_timeout: Seconds closing waits for cancelled calls and a reply in flight.
+        instrumentation: What observes calls and replies (`anyio_tools.otel.OpenTelemetry`);
+            by default the one `anyio_tools.otel.instrument` installed, if any.
 
     Raises:
         ValueError: Bad options or a negative *close_timeout*.
@@ -144,10 +153,12 @@ class ToolExecutor(AsyncContextManagerMixin):
         scope: ExecutorScope | str = ExecutorScope.ACTIVITY,
         name: str = "tools",
         close_timeout: float = 5.0,
+        instrumentation: Instrumentation | None = None,
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
         self._host: ToolHost = _NoConversation() if host is None else host
+        self._instrument = instrumentation or default_instrumentation()  # issue #17
         self._registry = registry if registry is not None else CallRegistry()
         self._options = (
             options if isinstance(options, ToolOptions) else ToolOptions.resolve(options)
@@ -164,7 +175,10 @@ class ToolExecutor(AsyncContextManagerMixin):
             None
             if host is None
             else Deliverer(
-                host, self._options, closed_reason=closed_reason, close_timeout=close_timeout
+                host if self._instrument is None else ObservedHost(host, self._instrument),
+                self._options,
+                closed_reason=closed_reason,
+                close_timeout=close_timeout,
             )
         )
         self._calls: dict[str, CallHandle] = {}
@@ -451,6 +465,8 @@ class ToolExecutor(AsyncContextManagerMixin):
             same_key = self._by_key.get(prepared.key)
             matching = list(same_key.values()) if same_key else []
             decision = decide(item, tool.info, matching, self._options, confirm=prepared.confirm)
+            if matching and self._instrument is not None:
+                call_safely(self._instrument.duplicate_decided, item, _kind(decision), matching)
             if decision.answer is not None:
                 raise CallRefusedError(
                     DispatchResult(item, decision.answer),
@@ -489,10 +505,23 @@ class ToolExecutor(AsyncContextManagerMixin):
         if tool.info.on_duplicate is not DuplicateMode.ALLOW:
             self._by_key.setdefault(key, {})[call_id] = call
         emit_safely(self._host, CallStarted(item))
-        call.task = self._task_group.start_soon(self._run, call, error, name=f"tool-call {call_id}")
+        logger.debug("call %s: admitted (tool %s)", call_id, tool.name)
+        run = self._run
+        if self._instrument is not None:
+            call_safely(self._instrument.call_started, call)
+            run = self._run_instrumented
+        call.task = self._task_group.start_soon(run, call, error, name=f"tool-call {call_id}")
         return call
 
     # -- the outcome runner -----------------------------------------------------------------
+
+    async def _run_instrumented(
+        self, call: CallHandle, error: InvalidArgumentsError | None
+    ) -> None:
+        # OBS-2: the scope (an OpenTelemetry span) is current in the call's own task.
+        assert self._instrument is not None
+        with self._instrument.call_scope(call):
+            await self._run(call, error)
 
     async def _run(self, call: CallHandle, error: InvalidArgumentsError | None) -> None:
         # One outcome per call, whatever the body raises (issue #11): only the cancellation of
@@ -553,6 +582,9 @@ class ToolExecutor(AsyncContextManagerMixin):
         status, message = ended_message(outcome, updated=call.updated)
         ended_id = f"{call_id}_final" if call.updated else call_id
         emit_safely(self._host, CallEnded(ended_id, call_id, status, message))
+        logger.debug("call %s: ended %s (%s)", call_id, outcome.status, outcome.reason or message)
+        if self._instrument is not None:
+            call_safely(self._instrument.call_ended, call, outcome)
         call.ctx.detach()
 
     def _settle(self, call: CallHandle, outcome: Outcome) -> None:
@@ -577,6 +609,9 @@ class ToolExecutor(AsyncContextManagerMixin):
     def on_update(self, call: CallHandle, entry_id: str, message: str, pair: UpdatePair) -> None:
         """Take an update of a running call: release it (first) or deliver it (later)."""
         emit_safely(self._host, CallUpdated(entry_id, call.call_id, message))
+        logger.debug("call %s: update %s %r", call.call_id, entry_id, message)
+        if self._instrument is not None:
+            call_safely(self._instrument.call_updated, call, entry_id, message)
         call.record_update(message)
         if not call.updated:
             call.updated = True
@@ -595,6 +630,7 @@ class ToolExecutor(AsyncContextManagerMixin):
                 call.call = item
                 call.ctx.mark_function_call(item)
                 call.release(DispatchResult(item, pair[1], non_blocking=True))
+                logger.debug("call %s: answered by its first update", call.call_id)
                 return
         if self._deliverer is not None:
             self._deliverer.enqueue(*pair)

@@ -22,6 +22,7 @@ from anyio_tools._builtins import RunningCallTools, check_builtin_names
 from anyio_tools._executor import ExecutorScope, ToolExecutor
 from anyio_tools._groups import collapse_groups
 from anyio_tools._host import ToolHost
+from anyio_tools._instrument import Instrumentation
 from anyio_tools._options import ToolOptions
 from anyio_tools._tools import Tool
 from anyio_tools._toolsets import Toolset, ToolsetItem, walk_tools
@@ -134,6 +135,7 @@ class Activity:
         session_routes: Routes of the session-scoped ``AsyncToolset`` tools.
         close_timeout: Bound of the shielded waits when closing.
         report: Called with a source and the exception when the agent's ``on_enter`` fails.
+        instrumentation: What observes the activity and its executors' calls.
     """
 
     def __init__(
@@ -147,6 +149,7 @@ class Activity:
         session_routes: dict[str, Route],
         close_timeout: float,
         report: Callable[[str, Exception], None],
+        instrumentation: Instrumentation | None = None,
     ) -> None:
         self.agent = agent
         self.state = ActivityState.STARTING
@@ -162,6 +165,7 @@ class Activity:
         self._session_routes = session_routes
         self._close_timeout = close_timeout
         self._report = report
+        self._instrument = instrumentation
         self._close_requested = anyio.Event()
         self._closed = anyio.Event()
         self._turns = 0
@@ -199,6 +203,8 @@ class Activity:
         agent = self.agent
         try:
             async with AsyncExitStack() as stack:
+                if self._instrument is not None:  # OBS-4: a span around the activity
+                    stack.enter_context(self._instrument.activity_scope(agent.name))
                 await self._open_executors(stack)
                 self.started = True
                 if self.state is ActivityState.STARTING:
@@ -248,6 +254,7 @@ class Activity:
                 scope=ExecutorScope.ACTIVITY,
                 name=agent.name,
                 close_timeout=self._close_timeout,
+                instrumentation=self._instrument,
             )
         )
         self.executors.append(default)
@@ -261,6 +268,7 @@ class Activity:
                     scope=ExecutorScope.ACTIVITY,
                     name=f"{agent.name}/{toolset.id}",
                     close_timeout=self._close_timeout,
+                    instrumentation=self._instrument,
                 )
             )
             executors[id(toolset)] = executor

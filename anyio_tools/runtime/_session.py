@@ -32,6 +32,7 @@ from anyio_tools._errors import SessionClosedError
 from anyio_tools._executor import ExecutorScope, ToolExecutor
 from anyio_tools._floor import FloorToken
 from anyio_tools._groups import collapse_groups
+from anyio_tools._instrument import Instrumentation, default_instrumentation
 from anyio_tools._options import ToolHandlingOptions, ToolOptions
 from anyio_tools._registry import CallRegistry
 from anyio_tools._toolsets import Toolset, ToolsetItem, flatten_tools
@@ -90,6 +91,9 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         llm_timeout: Seconds one LLM request may take (its whole stream); when it passes,
             the generation is abandoned, a `SessionError` with source ``"llm"`` and a
             ``TimeoutError`` is emitted, and the turn ends. None: no limit.
+        instrumentation: What observes the session, its activities, calls and replies
+            (`anyio_tools.otel.OpenTelemetry`); by default the one
+            `anyio_tools.otel.instrument` installed, if any.
 
     Raises:
         ValueError: Bad options, or two different tools with one name (a built-in's name
@@ -106,6 +110,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         output: SpeechOutput | None = None,
         close_timeout: float = 10.0,
         llm_timeout: float | None = 60.0,
+        instrumentation: Instrumentation | None = None,
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
@@ -123,6 +128,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._output: SpeechOutput = output if output is not None else TextOutput()
         self._close_timeout = close_timeout
         self._llm_timeout = llm_timeout
+        self._instrument = instrumentation or default_instrumentation()  # issue #17
         self.registry = CallRegistry()
         self.history = ChatContext()
         self._task_group: TaskGroup | None = None
@@ -217,6 +223,8 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                     self._task_group = task_group
                     try:
                         async with AsyncExitStack() as stack:
+                            if self._instrument is not None:  # OBS-4: a span around it all
+                                stack.enter_context(self._instrument.session_scope("session"))
                             await self._open_session_toolsets(stack)
                             task_group.start_soon(
                                 self._manage_activities, receive, name="activities"
@@ -247,6 +255,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                     scope=ExecutorScope.SESSION,
                     name=toolset.id,
                     close_timeout=self._close_timeout,
+                    instrumentation=self._instrument,
                 )
             )
             executors[id(toolset)] = executor
@@ -305,6 +314,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                     session_routes=self._session_routes,
                     close_timeout=self._close_timeout,
                     report=lambda source, exc: self.emit(SessionError(source, exc)),
+                    instrumentation=self._instrument,
                 )
                 self._activity = activity
                 self._attempts[id(agent)] = (agent, activity)
