@@ -17,6 +17,9 @@ Rules:
   `CallEnded`, before the scope exits.
 - OBS-3: ``event`` receives every event the executor's deliverer emits (`ReplyUpdated`,
   `ReplyDropped`), in order.
+- OBS-4: a session's and an activity's scope are entered in the task that owns them, before
+  their executors open, so their delivery tasks and ``on_enter`` inherit it; the scope is left
+  in the same task.
 """
 
 from __future__ import annotations

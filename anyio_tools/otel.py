@@ -14,9 +14,9 @@ Traces (attribute names from OpenTelemetry's GenAI semantic conventions where th
   duplicate of the call is refused or replaces it, ``anyio_tools.cancelled`` with the
   cancellation's reason, and ``anyio_tools.ended`` with the outcome; an error outcome sets the
   span's status to ERROR and ``error.type``.
-- OTEL-2: one span per deferred reply, ``anyio_tools.reply``, from its scheduling to its
+- OTEL-2: one span per deferred reply, ``deferred_reply``, from its scheduling to its
   outcome, linked to the spans of the calls whose updates it voices.
-- OTEL-3: a session span (``anyio_tools.session``) and one span per agent activity
+- OTEL-3: a session span (``agent_session``) and one span per agent activity
   (``invoke_agent {agent name}``) around them, in the reference runtime.
 
 Metrics (meter ``anyio_tools``):
@@ -25,8 +25,8 @@ Metrics (meter ``anyio_tools``):
   ``anyio_tools.call.duration`` (histogram, seconds, per tool and ``anyio_tools.call.status``),
   ``anyio_tools.call.time_to_first_update`` (histogram, seconds, per tool),
   ``anyio_tools.call.updates`` (histogram, updates per call, per tool),
-  ``anyio_tools.replies`` (counter, per ``anyio_tools.reply.status``: scheduled, then
-  completed, interrupted or skipped) and ``anyio_tools.dropped_items`` (counter, per
+  ``anyio_tools.reply.count`` (counter, per ``anyio_tools.reply.status``: scheduled, then
+  completed, interrupted or skipped) and ``anyio_tools.update.dropped`` (counter, per
   ``anyio_tools.drop.reason``). Durations are read on the event loop's clock.
 
 - OTEL-5: no cost when nothing is configured: `instrument` installs nothing (and returns None)
@@ -108,10 +108,10 @@ class OpenTelemetry:
             "anyio_tools.call.updates", unit="{update}", description="Updates one call made."
         )
         self._replies = meter.create_counter(
-            "anyio_tools.replies", unit="{reply}", description="Deferred replies, by status."
+            "anyio_tools.reply.count", unit="{reply}", description="Deferred replies, by status."
         )
         self._dropped = meter.create_counter(
-            "anyio_tools.dropped_items",
+            "anyio_tools.update.dropped",
             unit="{item}",
             description="Queued updates that got no reply, by reason.",
         )
@@ -241,7 +241,7 @@ class OpenTelemetry:
             if context is not None and len(links) < _MAX_LINKS:
                 links.append(Link(context, {"anyio_tools.update.id": entry_id}))
         span = self._tracer.start_span(
-            "anyio_tools.reply",
+            "deferred_reply",
             links=links,
             attributes={"anyio_tools.reply.id": reply_id, "anyio_tools.reply.updates": len(ids)},
         )
@@ -258,7 +258,7 @@ class OpenTelemetry:
     def session_scope(self, name: str) -> AbstractContextManager[object]:
         """A current span around a session (OTEL-3)."""
         return self._tracer.start_as_current_span(
-            f"anyio_tools.{name}", record_exception=False, set_status_on_exception=False
+            name, record_exception=False, set_status_on_exception=False
         )
 
     def activity_scope(self, agent: str) -> AbstractContextManager[object]:

@@ -163,7 +163,9 @@ def readme_names() -> set[tuple[str, str]]:
     names its code imports from those modules."""
     text = README.read_text(encoding="utf-8")
     found: set[tuple[str, str]] = set()
-    for module, attr in re.findall(r"\b(anyio_tools(?:\.runtime|\.testing)?)\.(\w+)", text):
+    for module, attr in re.findall(
+        r"\b(anyio_tools(?:\.runtime|\.testing)?)\.(\w+)(?![.\w])", text
+    ):
         if importlib.util.find_spec(f"{module}.{attr}") is None:  # a name, not a module
             found.add((module, attr))
     imports = re.findall(

@@ -224,7 +224,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                     try:
                         async with AsyncExitStack() as stack:
                             if self._instrument is not None:  # OBS-4: a span around it all
-                                stack.enter_context(self._instrument.session_scope("session"))
+                                stack.enter_context(self._instrument.session_scope("agent_session"))
                             await self._open_session_toolsets(stack)
                             task_group.start_soon(
                                 self._manage_activities, receive, name="activities"

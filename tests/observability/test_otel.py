@@ -159,7 +159,7 @@ async def test_reply_spans_link_to_the_calls_they_voice(telemetry: Telemetry) ->
     events = await run_conversation(telemetry)
     [ended] = events.of(CallEnded)
     call_span = next(s for s in telemetry.spans() if s.name == "execute_tool book")
-    replies = [s for s in telemetry.spans() if s.name == "anyio_tools.reply"]
+    replies = [s for s in telemetry.spans() if s.name == "deferred_reply"]
     voiced = [e for e in events.of(ReplyUpdated) if e.status is ReplyStatus.SCHEDULED]
     assert len(replies) == len(voiced) >= 1
     linked = {link.context.span_id for reply in replies for link in reply.links}
@@ -167,7 +167,7 @@ async def test_reply_spans_link_to_the_calls_they_voice(telemetry: Telemetry) ->
     ids = sorted(str(link.attributes["anyio_tools.update.id"]) for r in replies for link in r.links)  # type: ignore[index]
     cid = ended.call_id
     assert ids == sorted([f"{cid}_update_1", f"{cid}_update_2", f"{cid}_final"])
-    session = telemetry.span("anyio_tools.session")
+    session = telemetry.span("agent_session")
     activity = telemetry.span("invoke_agent Agent")
     assert activity.parent is not None
     assert activity.parent.span_id == session.context.span_id
@@ -193,7 +193,8 @@ async def test_metrics_after_a_scripted_conversation(telemetry: Telemetry) -> No
     [(_, updates)] = telemetry.points("anyio_tools.call.updates")
     assert (updates.count, updates.sum) == (1, 3)
     replies = {
-        a["anyio_tools.reply.status"]: p.value for a, p in telemetry.points("anyio_tools.replies")
+        a["anyio_tools.reply.status"]: p.value
+        for a, p in telemetry.points("anyio_tools.reply.count")
     }
     statuses = [str(e.status) for e in events.of(ReplyUpdated)]
     assert replies == {s: statuses.count(s) for s in set(statuses)}
@@ -215,7 +216,7 @@ async def test_dropped_items_are_counted_by_reason(telemetry: Telemetry) -> None
     async with ToolExecutor(host, instrumentation=telemetry.instrumentation) as executor:
         await executor.execute(chatty, make_ctx("d1", "chatty"))
         await host.wait_until(lambda: any(isinstance(e, CallEnded) for e in host.events))
-    points = [(a, p.value) for a, p in telemetry.points("anyio_tools.dropped_items")]
+    points = [(a, p.value) for a, p in telemetry.points("anyio_tools.update.dropped")]
     assert points == [({"anyio_tools.drop.reason": "activity_closed"}, 2)]
 
 
