@@ -70,6 +70,11 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
         for name in ("chat", "responses", "anthropic")
         for size in (10, 1_000, 10_000)
     }
+    expected |= {  # row 12 (issue #17)
+        f"otel.{mode}.{row}_us"
+        for mode in ("off", "nosdk", "sdk")
+        for row in ("dispatch", "update")
+    }
     assert set(figures) == expected
     for key, stats in figures.items():
         assert math.isfinite(stats["median"]), key
