@@ -158,7 +158,9 @@ class ToolExecutor(AsyncContextManagerMixin):
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
         self._host: ToolHost = _NoConversation() if host is None else host
-        self._instrument = instrumentation or default_instrumentation()  # issue #17
+        self._instrument = (  # issue #17
+            default_instrumentation() if instrumentation is None else instrumentation
+        )
         self._registry = registry if registry is not None else CallRegistry()
         self._options = (
             options if isinstance(options, ToolOptions) else ToolOptions.resolve(options)

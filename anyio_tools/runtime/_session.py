@@ -128,7 +128,9 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._output: SpeechOutput = output if output is not None else TextOutput()
         self._close_timeout = close_timeout
         self._llm_timeout = llm_timeout
-        self._instrument = instrumentation or default_instrumentation()  # issue #17
+        self._instrument = (  # issue #17
+            default_instrumentation() if instrumentation is None else instrumentation
+        )
         self.registry = CallRegistry()
         self.history = ChatContext()
         self._task_group: TaskGroup | None = None

@@ -22,9 +22,8 @@ from anyio_tools.otel import instrument
 from anyio_tools.runtime import Agent, AgentSession
 from anyio_tools.testing import FakeHost
 from tests.executor.helpers import make_ctx
+from tests.observability.telemetry import Telemetry
 from tests.runtime.helpers import Recorder, call, llm
-
-from .conftest import Telemetry
 
 tracer = trace.get_tracer("tests.tool")  # the global (proxy) tracer a tool would use
 
