@@ -394,7 +394,8 @@ class ToolExecutor(AsyncContextManagerMixin):
             ctx = RunContext(function_call=ctx)
         try:
             call = await self._admit_call(tool, ctx, raw_arguments)
-        except CallRefusedError:
+        except CallRefusedError as refused:
+            logger.debug("call %s: refused (%s)", ctx.function_call.call_id, refused)
             await checkpoint()
             raise
         await self._loop.checkpoint()
@@ -425,6 +426,7 @@ class ToolExecutor(AsyncContextManagerMixin):
         try:
             call = await self._admit_call(tool, ctx, raw_arguments)
         except CallRefusedError as refused:
+            logger.debug("call %s: refused (%s)", ctx.function_call.call_id, refused)
             await checkpoint()
             return refused.result
         released = call.released

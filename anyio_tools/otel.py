@@ -17,7 +17,11 @@ Traces (attribute names from OpenTelemetry's GenAI semantic conventions where th
 - OTEL-2: one span per deferred reply, ``deferred_reply``, from its scheduling to its
   outcome, linked to the spans of the calls whose updates it voices.
 - OTEL-3: a session span (``agent_session``) and one span per agent activity
-  (``invoke_agent {agent name}``) around them, in the reference runtime.
+  (``invoke_agent {agent name}``) around them, in the reference runtime. The session span is
+  current in the body of ``async with session``, so the calls of turns started there (and
+  the spans of the application) are its children; the activity span is current in the
+  activity's own tasks, so deferred replies, the turns they start and ``on_enter`` are its
+  children. Wrap ``session.run`` in a span of your own to group a turn's calls.
 
 Metrics (meter ``anyio_tools``):
 
