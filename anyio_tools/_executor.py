@@ -84,7 +84,7 @@ def _error_answer(call: FunctionCall, text: str) -> DispatchResult:
 def _kind(decision: Decision[CallHandle]) -> str:
     if decision.answer is not None:
         return "refused"
-    return "replace" if decision.replace else "admitted"
+    return "replaced" if decision.replace else "admitted"
 
 
 @final

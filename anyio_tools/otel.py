@@ -11,7 +11,7 @@ Traces (attribute names from OpenTelemetry's GenAI semantic conventions where th
   admission (its parent is what was current in the dispatching task) and is *current inside
   the call's own task*, so the spans the tool makes (an HTTP client's, a database's) are its
   children. Its events: ``anyio_tools.update`` per update, ``anyio_tools.duplicate`` when a
-  duplicate of the call is refused or replaces it, ``anyio_tools.cancelled`` with the
+  duplicate of the call is ``refused``, ``admitted`` or ``replaced`` it, ``anyio_tools.cancelled`` with the
   cancellation's reason, and ``anyio_tools.ended`` with the outcome; an error outcome sets the
   span's status to ERROR and ``error.type``.
 - OTEL-2: one span per deferred reply, ``deferred_reply``, from its scheduling to its

@@ -102,7 +102,7 @@ async def test_updates_cancellation_and_duplicates_are_span_events(telemetry: Te
         ("anyio_tools.update", {"anyio_tools.update.id": "s1", "anyio_tools.update.index": 0}),
         (
             "anyio_tools.duplicate",
-            {"anyio_tools.duplicate.decision": "replace", "gen_ai.tool.call.id": "s2"},
+            {"anyio_tools.duplicate.decision": "replaced", "gen_ai.tool.call.id": "s2"},
         ),
         ("anyio_tools.cancelled", {"anyio_tools.cancel.reason": "replaced by a duplicate call"}),
         ("anyio_tools.ended", {"anyio_tools.call.status": "cancelled"}),
