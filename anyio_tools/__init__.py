@@ -47,6 +47,7 @@ from ._events import (
 from ._executor import ExecutorScope, ExecutorState, ToolExecutor
 from ._host import Conversation, ReplyHandle, ReplyTarget, SessionHandle, ToolHost, TurnHandle
 from ._info import DuplicateMode, DuplicateScope, ToolFlag, ToolInfo
+from ._instrument import Instrumentation
 from ._ledger import Delivery
 from ._options import (
     AsyncToolOptions,
@@ -109,6 +110,7 @@ __all__ = [
     "FunctionCallOutput",
     "FunctionTool",
     "HandoffAgent",
+    "Instrumentation",
     "InvalidArgumentsError",
     "JSONValue",
     "JoinPromptArgs",

@@ -21,6 +21,7 @@ result, or cancel it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Protocol, final
@@ -40,6 +41,8 @@ from ._outcomes import CallResult, DispatchResult, Outcome
 from ._tools import Tool
 
 __all__ = ["Call", "CallHandle", "CallOwner", "current_call"]
+
+logger = logging.getLogger("anyio_tools.executor")
 
 
 class CallOwner(Protocol):
@@ -368,6 +371,7 @@ class CallHandle:
         if self.cancel_reason is None:
             self.cancel_reason = reason
             self.cause = cause
+        logger.debug("call %s: cancellation requested (%s)", self.call_id, reason)
         if self.task is not None:
             self.task.cancel()
         return CancelAnswer.CANCELLED

@@ -184,6 +184,7 @@ class Deliverer:
             self._drop([entry], self._closed_reason)
             return
         self._queue.append(entry)
+        logger.debug("update %s: queued for a deferred reply", output.call_id)
         self._wake()
 
     def mark_covered(self, ids: Collection[str]) -> None:
@@ -325,6 +326,7 @@ class Deliverer:
         for entry in entries:
             entry.attempts += 1
         emit_safely(host, ReplyUpdated(ids, ReplyStatus.SCHEDULED, handle.id))
+        logger.debug("reply %s: scheduled for updates %s", handle.id, _ids_text(ids))
         return handle, entries, ids
 
     def _report_outcome(
@@ -344,6 +346,7 @@ class Deliverer:
             self._record(entries, DeliveryOutcome.COVERED, None)
         else:
             emit_safely(self._host, ReplyUpdated(ids, ReplyStatus.COMPLETED, handle.id))
+            logger.debug("reply %s: completed for updates %s", handle.id, _ids_text(ids))
             self._record(entries, DeliveryOutcome.DELIVERED, None)
 
     def _redeliver(self, entries: list[Entry]) -> None:
@@ -391,7 +394,8 @@ class Deliverer:
             return
         ids = _ids(entries)
         self._settle(_first_time(entries))
-        logger.warning("dropped the reply for updates %s (%s)", _ids_text(ids), reason)
+        level = logging.WARNING if reason is DropReason.HOST_ERROR else logging.INFO  # issue #17
+        logger.log(level, "dropped the reply for updates %s (%s)", _ids_text(ids), reason)
         emit_safely(self._host, ReplyDropped(ids, reason))
         self._record(entries, DeliveryOutcome.DROPPED, reason)
 

@@ -158,16 +158,65 @@ def _script(request: LLMRequest) -> ScriptedResponse | str | None:
     return "How can I help?"
 
 
+class _Board:
+    """The calls in flight and the latest update of each (issue #17 item 4)."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, tuple[str, float, str]] = {}  # id -> tool, start, latest
+
+    def started(self, call_id: str, tool: str, now: float) -> None:
+        self.running[call_id] = (tool, now, "starting")
+
+    def updated(self, call_id: str, message: str) -> None:
+        known = self.running.get(call_id)
+        if known is not None:
+            self.running[call_id] = (known[0], known[1], message)
+
+    def ended(self, call_id: str) -> None:
+        self.running.pop(call_id, None)
+
+    def text(self, now: float) -> str:
+        return " | ".join(
+            f"{call_id} {tool} {now - start:.1f}s: {latest}"
+            for call_id, (tool, start, latest) in self.running.items()
+        )
+
+
 class _Transcript:
+    """Prints the conversation; shows the calls in flight as a live status line on a
+    terminal, and as an ``[in flight]`` line after each user turn elsewhere."""
+
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self.live = out.isatty()
+        self.board = _Board()
         self.start = anyio.current_time()
         self.counts: Counter[str] = Counter()
         self.admitted: set[str] = set()
         self.final_settled = anyio.Event()  # a `_final` reached its delivery outcome
 
     def line(self, text: str) -> None:
-        print(f"[{anyio.current_time() - self.start:5.1f}s] {text}", file=self.out, flush=True)
+        now = anyio.current_time()
+        clear = "\r\x1b[K" if self.live else ""
+        print(f"{clear}[{now - self.start:5.1f}s] {text}", file=self.out, flush=not self.live)
+        if self.live:
+            self.status()
+
+    def status(self) -> None:
+        """Redraw the status line below the transcript (terminal only)."""
+        board = self.board.text(anyio.current_time())
+        shown = f"\x1b[2m  in flight: {board}\x1b[0m" if board else ""
+        print(f"\r\x1b[K{shown}", end="", file=self.out, flush=True)
+
+    def close(self) -> None:
+        """Clear the status line (terminal only)."""
+        if self.live:
+            print("\r\x1b[K", end="", file=self.out, flush=True)
+
+    def _in_flight(self) -> None:
+        board = self.board.text(anyio.current_time())
+        if board and not self.live:
+            self.line(f"  [in flight] {board}")
 
     def __call__(self, event: SessionEvent) -> None:
         if isinstance(event, ConversationItemAdded):
@@ -175,6 +224,8 @@ class _Transcript:
             if isinstance(item, ChatMessage):
                 who = "user " if item.role == "user" else "agent"
                 self.line(f"{who}: {item.content}")
+                if item.role == "user":
+                    self._in_flight()
             elif (
                 isinstance(item, FunctionCallOutput)
                 and item.call_id.removesuffix("_final") not in self.admitted
@@ -187,12 +238,15 @@ class _Transcript:
         elif isinstance(event, CallStarted):
             self.counts["calls"] += 1
             self.admitted.add(event.call_id)
+            self.board.started(event.call_id, event.call.name, anyio.current_time())
             self.line(f"  .. {event.call.name} started ({event.call_id})")
         elif isinstance(event, CallUpdated):
             self.counts["updates"] += 1
             self.admitted.add(event.id)
+            self.board.updated(event.call_id, event.message)
             self.line(f"  .. {event.id}: {event.message}")
         elif isinstance(event, CallEnded):
+            self.board.ended(event.call_id)
             self.line(f"  .. {event.call_id} ended {event.status}: {event.message}")
         elif isinstance(event, ReplyUpdated) and event.status == "scheduled":
             self.counts["replies"] += 1
@@ -233,6 +287,7 @@ async def _story(out: TextIO, speed: float, llm: LLM | None = None) -> Counter[s
         with anyio.move_on_after(60):  # its result is voiced by the new agent
             await transcript.final_settled.wait()
         await session.wait_for_idle()
+    transcript.close()
     counts = transcript.counts
     print(
         "\nsummary: "

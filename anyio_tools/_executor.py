@@ -34,7 +34,7 @@ from ._chat import ChatItem, FunctionCall, FunctionCallOutput, new_call_item
 from ._context import RunContext, UpdatePair
 from ._deadlines import CallGuard, DeadlinePassed, deadline_text
 from ._deliverer import Deliverer
-from ._duplicates import decide, joined_answer
+from ._duplicates import Decision, decide, joined_answer
 from ._errors import CallRefusedError, ExecutorClosedError, InvalidArgumentsError
 from ._events import (
     CallEnded,
@@ -49,6 +49,7 @@ from ._events import (
 from ._groups import collapse_groups
 from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
 from ._info import DuplicateMode, ToolInfo
+from ._instrument import Instrumentation, ObservedHost, call_safely, default_instrumentation
 from ._loop import ANY_LOOP, Loop
 from ._options import AsyncToolOptions, TimeoutPromptArgs, ToolOptions, check_seconds, render
 from ._outcomes import DispatchResult, Outcome, answer, ended_message, final_output, judge
@@ -116,6 +117,12 @@ def _error_answer(call: FunctionCall, text: str) -> DispatchResult:
     return DispatchResult(call, output)
 
 
+def _kind(decision: Decision[CallHandle]) -> str:
+    if decision.answer is not None:
+        return "refused"
+    return "replaced" if decision.replace else "admitted"
+
+
 @final
 class _NoConversation:
     """The host of an executor used without a conversation: nothing to write to or voice."""
@@ -167,6 +174,8 @@ class ToolExecutor(AsyncContextManagerMixin):
         close_timeout: Seconds closing waits for cancelled calls and a reply in flight.
         max_redeliveries: How many more deferred replies may carry an update after a reply
             that carried it was interrupted; then it is dropped (``retries_exhausted``).
+        instrumentation: What observes calls and replies (`anyio_tools.otel.OpenTelemetry`);
+            by default the one `anyio_tools.otel.instrument` installed, if any.
 
     Raises:
         ValueError: Bad options, a negative *close_timeout* or *max_redeliveries*.
@@ -183,6 +192,7 @@ class ToolExecutor(AsyncContextManagerMixin):
         name: str = "tools",
         close_timeout: float = 5.0,
         max_redeliveries: int = 2,
+        instrumentation: Instrumentation | None = None,
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
@@ -191,6 +201,9 @@ class ToolExecutor(AsyncContextManagerMixin):
         if max_redeliveries < 0:
             raise ValueError(f"max_redeliveries must be >= 0, got {max_redeliveries}")
         self._host: ToolHost = _NoConversation() if host is None else host
+        self._instrument = (  # issue #17
+            default_instrumentation() if instrumentation is None else instrumentation
+        )
         self._registry = registry if registry is not None else CallRegistry()
         self._options = (
             options if isinstance(options, ToolOptions) else ToolOptions.resolve(options)
@@ -207,7 +220,7 @@ class ToolExecutor(AsyncContextManagerMixin):
             None
             if host is None
             else Deliverer(
-                host,
+                host if self._instrument is None else ObservedHost(host, self._instrument),
                 self._options,
                 closed_reason=closed_reason,
                 close_timeout=close_timeout,
@@ -445,7 +458,8 @@ class ToolExecutor(AsyncContextManagerMixin):
         limits = _limits(timeout, idle_timeout)
         try:
             call = await self._admit_call(tool, ctx, raw_arguments, limits)
-        except CallRefusedError:
+        except CallRefusedError as refused:
+            logger.debug("call %s: refused (%s)", ctx.function_call.call_id, refused)
             await checkpoint()
             raise
         except _Joined as joined:
@@ -493,6 +507,7 @@ class ToolExecutor(AsyncContextManagerMixin):
         try:
             call = await self._admit_call(tool, ctx, raw_arguments, limits)
         except CallRefusedError as refused:
+            logger.debug("call %s: refused (%s)", ctx.function_call.call_id, refused)
             await checkpoint()
             return refused.result
         except _Joined as joined:
@@ -560,6 +575,8 @@ class ToolExecutor(AsyncContextManagerMixin):
             same_key = self._by_key.get(prepared.key)
             matching = list(same_key.values()) if same_key else []
             decision = decide(item, tool.info, matching, self._options, confirm=prepared.confirm)
+            if matching and self._instrument is not None:
+                call_safely(self._instrument.duplicate_decided, item, _kind(decision), matching)
             if decision.answer is not None:
                 raise CallRefusedError(
                     DispatchResult(item, decision.answer),
@@ -604,7 +621,12 @@ class ToolExecutor(AsyncContextManagerMixin):
         if tool.info.on_duplicate is not DuplicateMode.ALLOW:
             self._by_key.setdefault(key, {})[call_id] = call
         emit_safely(self._host, CallStarted(item))
-        call.task = self._task_group.start_soon(self._run, call, error, name=f"tool-call {call_id}")
+        logger.debug("call %s: admitted (tool %s)", call_id, tool.name)
+        run = self._run
+        if self._instrument is not None:
+            call_safely(self._instrument.call_started, call)
+            run = self._run_instrumented
+        call.task = self._task_group.start_soon(run, call, error, name=f"tool-call {call_id}")
         return call
 
     def _guard(self, info: ToolInfo, limits: _Limits | None) -> CallGuard | None:
@@ -634,6 +656,14 @@ class ToolExecutor(AsyncContextManagerMixin):
         return Outcome.timed_out(text)
 
     # -- the outcome runner -----------------------------------------------------------------
+
+    async def _run_instrumented(
+        self, call: CallHandle, error: InvalidArgumentsError | None
+    ) -> None:
+        # OBS-2: the scope (an OpenTelemetry span) is current in the call's own task.
+        assert self._instrument is not None
+        with self._instrument.call_scope(call):
+            await self._run(call, error)
 
     async def _run(self, call: CallHandle, error: InvalidArgumentsError | None) -> None:
         # One outcome per call, whatever the body raises (issue #11): only the cancellation of
@@ -699,6 +729,9 @@ class ToolExecutor(AsyncContextManagerMixin):
         ended_id = f"{call_id}_final" if call.updated else call_id
         cause = call.cause if status is CallStatus.CANCELLED else None
         emit_safely(self._host, CallEnded(ended_id, call_id, status, message, cause))
+        logger.debug("call %s: ended %s (%s)", call_id, outcome.status, outcome.reason or message)
+        if self._instrument is not None:
+            call_safely(self._instrument.call_ended, call, outcome)
         call.ctx.detach()
 
     def _settle(self, call: CallHandle, outcome: Outcome) -> None:
@@ -725,6 +758,9 @@ class ToolExecutor(AsyncContextManagerMixin):
     def on_update(self, call: CallHandle, entry_id: str, message: str, pair: UpdatePair) -> None:
         """Take an update of a running call: release it (first) or deliver it (later)."""
         emit_safely(self._host, CallUpdated(entry_id, call.call_id, message))
+        logger.debug("call %s: update %s %r", call.call_id, entry_id, message)
+        if self._instrument is not None:
+            call_safely(self._instrument.call_updated, call, entry_id, message)
         call.record_update(message)
         if not call.updated:
             call.updated = True
@@ -743,6 +779,7 @@ class ToolExecutor(AsyncContextManagerMixin):
                 call.call = item
                 call.ctx.mark_function_call(item)
                 call.release(DispatchResult(item, pair[1], non_blocking=True))
+                logger.debug("call %s: answered by its first update", call.call_id)
                 return
         if self._deliverer is not None:
             self._deliverer.enqueue(pair[0], pair[1], call.ledger)

@@ -584,6 +584,7 @@ async def _worker(rounds: int, preset: str) -> dict[str, Any]:
         conversion_rows(add)  # row 11 (#13)
         ledger_rows(add, n)  # row 15 (#15)
         await deadline_rows(n, add)  # row 13 (#16)
+        await otel_rows(add, n)  # row 14 (#17)
     return {key: _stats(values) for key, values in rows.items()}
 
 
@@ -891,6 +892,103 @@ _DEADLINE_ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | 
     ),
 ]
 _ROWS += _DEADLINE_ROWS
+
+
+# -- row 14: OpenTelemetry overhead (issue #17) -------------------------------------------
+# Kept apart from the rows above (its imports too) so it merges and reads on its own.
+
+
+async def _otel_dispatch(n: int, instrumentation: Any) -> float:
+    """µs per execute() of ``echo``; None: the executor's default instrumentation."""
+    async with ToolExecutor(NullHost(), instrumentation=instrumentation) as executor:
+        contexts = [ctx_for("echo") for _ in range(n)]
+
+        async def loop() -> None:
+            for ctx in contexts:
+                await executor.execute(echo, ctx)
+
+        return await _timed(loop) / n * 1e6
+
+
+async def _otel_update(n: int, instrumentation: Any) -> float:
+    """µs per later update in a burst (10 items in the chat), as row 3 measures it."""
+    host = NullHost()
+    host.set_busy(True)
+    _gate["chatty"] = anyio.Event()
+    async with ToolExecutor(host, instrumentation=instrumentation) as executor:
+        start = time.perf_counter()
+        await executor.execute(chatty, ctx_for("chatty", f'{{"n": {n}}}'))
+        await _gate["chatty"].wait()
+        elapsed = time.perf_counter() - start
+        await executor.aclose()
+    return elapsed / n * 1e6
+
+
+async def otel_rows(add: Callable[[str, float], None], n: int) -> None:
+    """Row 14: dispatch and update without OpenTelemetry, with the API installed and
+    `anyio_tools.otel.instrument()` called but no SDK configured, and with an SDK exporting
+    to memory. The first two alternate three times and keep each one's best figure, so the
+    ratio compares like with like on a shared machine."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from anyio_tools.otel import OpenTelemetry, instrument, uninstrument
+
+    best: dict[str, float] = {}
+    for _ in range(3):
+        for label, install in (("off", False), ("nosdk", True)):
+            if install:
+                assert instrument() is None, "no SDK is configured in this process"
+            try:
+                for row, measure in (("dispatch", _otel_dispatch), ("update", _otel_update)):
+                    gc.collect()
+                    figure = await measure(n, None)
+                    key = f"otel.{label}.{row}_us"
+                    best[key] = min(best.get(key, math.inf), figure)
+            finally:
+                uninstrument()
+    for key, figure in best.items():
+        add(key, figure)
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    telemetry = OpenTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        gc.collect()
+        add("otel.sdk.dispatch_us", await _otel_dispatch(n, telemetry))
+        exporter.clear()
+        gc.collect()
+        add("otel.sdk.update_us", await _otel_update(n, telemetry))
+    finally:
+        tracer_provider.shutdown()
+        meter_provider.shutdown()
+
+
+_OTEL_ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | None]] = [
+    ("14 dispatch, no OTel (µs)", "otel.off.dispatch_us", None, "", None),
+    (
+        "14 dispatch, OTel API no SDK (µs)",
+        "otel.nosdk.dispatch_us",
+        "otel.off.dispatch_us",
+        "<= 1.05x",
+        lambda r: r <= 1.05,
+    ),
+    ("14 dispatch, SDK to memory (µs)", "otel.sdk.dispatch_us", "otel.off.dispatch_us", "", None),
+    ("14 update, no OTel (µs)", "otel.off.update_us", None, "", None),
+    (
+        "14 update, OTel API no SDK (µs)",
+        "otel.nosdk.update_us",
+        "otel.off.update_us",
+        "<= 1.05x",
+        lambda r: r <= 1.05,
+    ),
+    ("14 update, SDK to memory (µs)", "otel.sdk.update_us", "otel.off.update_us", "", None),
+]
+_ROWS += _OTEL_ROWS
 
 
 def _table(backend: str, figures: dict[str, Any], quick: bool, scaling: Sequence[int]) -> str:

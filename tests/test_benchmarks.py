@@ -71,7 +71,12 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
         for size in (10, 1_000, 10_000)
     }
     expected.add("ledger.per_update_us")  # row 15 (issue #15)
-    expected |= {"deadline.with_us", "deadline.without_us"}  # row 12 (issue #16)
+    expected |= {"deadline.with_us", "deadline.without_us"}  # row 13 (issue #16)
+    expected |= {  # row 14 (issue #17)
+        f"otel.{mode}.{row}_us"
+        for mode in ("off", "nosdk", "sdk")
+        for row in ("dispatch", "update")
+    }
     assert set(figures) == expected
     for key, stats in figures.items():
         assert math.isfinite(stats["median"]), key

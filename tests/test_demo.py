@@ -57,3 +57,40 @@ def test_demo_transcript_is_identical_on_both_backends() -> None:
         transcripts.append(out.getvalue())
     assert transcripts[0] == transcripts[1]
     assert "summary:" in transcripts[0]
+
+
+async def test_demo_shows_the_calls_in_flight_after_each_user_turn() -> None:
+    """Issue #17 item 4: off a terminal (``make demo`` piped, a log), each user turn is followed
+    by one readable ``[in flight]`` line: every running call with its latest update."""
+    out = io.StringIO()
+    with anyio.fail_after(120):
+        await _story(out, 1.0)
+    lines = out.getvalue().splitlines()
+    flights = [line for line in lines if "[in flight]" in line]
+    hotel = lines.index(next(line for line in lines if "find a hotel" in line))
+    assert "call_1 book_flight" in lines[hotel + 1]
+    assert "looking up flights CDG to JFK" in lines[hotel + 1]
+    transfer = next(line for line in lines if "Transfer me to support" in line)
+    after_cancel = lines[lines.index(transfer) + 1]
+    assert "call_1 book_flight" in after_cancel
+    assert "call_2" not in after_cancel  # the hotel search was cancelled before
+    assert all("\x1b" not in line for line in lines)  # plain text off a terminal
+    assert len(flights) == 5
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+async def test_demo_on_a_terminal_keeps_a_live_status_line() -> None:
+    """Issue #17 item 4: on a terminal, a status line under the transcript is redrawn with
+    each event, naming the running calls and their latest update, and cleared at the end."""
+    out = _Terminal()
+    with anyio.fail_after(120):
+        await _story(out, 1.0)
+    text = out.getvalue()
+    assert "in flight: call_1 book_flight" in text
+    assert "in flight: call_1 book_flight 2.2s: found 3 flights" in text
+    assert "[in flight]" not in text
+    assert text.split("\nsummary:")[0].endswith("\r\x1b[K")

@@ -13,6 +13,7 @@ import pytest
 import anyio_tools
 import anyio_tools.anthropic
 import anyio_tools.openai
+import anyio_tools.otel
 import anyio_tools.providers
 import anyio_tools.runtime
 import anyio_tools.testing
@@ -67,6 +68,7 @@ EXPECTED: dict[str, list[str]] = {
         "FunctionCallOutput",
         "FunctionTool",
         "HandoffAgent",
+        "Instrumentation",
         "InvalidArgumentsError",
         "JSONValue",
         "JoinPromptArgs",
@@ -106,6 +108,7 @@ EXPECTED: dict[str, list[str]] = {
         "parse_arguments",
         "run_tool",
     ],
+    "anyio_tools.otel": ["OpenTelemetry", "instrument", "uninstrument"],
     "anyio_tools.runtime": [
         "LLM",
         "ActivityState",
@@ -144,7 +147,9 @@ EXPECTED: dict[str, list[str]] = {
         "tool_task_names",
     ],
 }
-MODULES = {m.__name__: m for m in (anyio_tools, anyio_tools.runtime, anyio_tools.testing)}
+MODULES = {
+    m.__name__: m for m in (anyio_tools, anyio_tools.otel, anyio_tools.runtime, anyio_tools.testing)
+}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -167,7 +172,9 @@ def readme_names() -> set[tuple[str, str]]:
     names its code imports from those modules."""
     text = README.read_text(encoding="utf-8")
     found: set[tuple[str, str]] = set()
-    for module, attr in re.findall(r"\b(anyio_tools(?:\.runtime|\.testing)?)\.(\w+)", text):
+    for module, attr in re.findall(
+        r"\b(anyio_tools(?:\.runtime|\.testing)?)\.(\w+)(?![.\w])", text
+    ):
         if importlib.util.find_spec(f"{module}.{attr}") is None:  # a name, not a module
             found.add((module, attr))
     imports = re.findall(
@@ -200,6 +207,7 @@ def test_every_name_the_readme_uses_is_exported() -> None:
         anyio_tools.runtime,
         anyio_tools.testing,
         anyio_tools.openai,
+        anyio_tools.otel,
         anyio_tools.anthropic,
         anyio_tools.providers,
     ],
@@ -267,3 +275,14 @@ def test_core_and_runtime_never_import_the_provider_adapters() -> None:
         assert "_llmio" not in text, path
         assert "import openai" not in text, path
         assert "import anthropic" not in text, path
+
+
+def test_only_the_otel_module_imports_opentelemetry() -> None:
+    """Issue #17: OpenTelemetry is optional; only `anyio_tools.otel` imports it, so the core
+    runs without ``anyio_tools[otel]``."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "otel.py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "import opentelemetry" not in text, path
+        assert "from opentelemetry" not in text, path

@@ -22,6 +22,7 @@ from anyio_tools._builtins import RunningCallTools, check_builtin_names
 from anyio_tools._executor import ExecutorScope, ToolExecutor
 from anyio_tools._groups import collapse_groups
 from anyio_tools._host import ToolHost
+from anyio_tools._instrument import Instrumentation
 from anyio_tools._options import ToolOptions
 from anyio_tools._tools import Tool
 from anyio_tools._toolsets import Toolset, ToolsetItem, walk_tools
@@ -135,6 +136,7 @@ class Activity:
         close_timeout: Bound of the shielded waits when closing.
         report: Called with a source and the exception when the agent's ``on_enter`` fails.
         notify: Called when the agent's ``on_enter`` returned (or will never run).
+        instrumentation: What observes the activity and its executors' calls.
     """
 
     def __init__(
@@ -149,6 +151,7 @@ class Activity:
         close_timeout: float,
         report: Callable[[str, Exception], None],
         notify: Callable[[], None] = lambda: None,
+        instrumentation: Instrumentation | None = None,
     ) -> None:
         self.agent = agent
         self.state = ActivityState.STARTING
@@ -168,6 +171,7 @@ class Activity:
         # Issue #20 item 1: a run that caused this activity is not complete until its
         # on_enter returned (what on_enter queues belongs to that run, CON-11).
         self.entered = False
+        self._instrument = instrumentation
         self._close_requested = anyio.Event()
         self._closed = anyio.Event()
         self._turns = 0
@@ -205,6 +209,8 @@ class Activity:
         agent = self.agent
         try:
             async with AsyncExitStack() as stack:
+                if self._instrument is not None:  # OBS-4: a span around the activity
+                    stack.enter_context(self._instrument.activity_scope(agent.name))
                 await self._open_executors(stack)
                 self.started = True
                 if self.state is ActivityState.STARTING:
@@ -262,6 +268,7 @@ class Activity:
                 scope=ExecutorScope.ACTIVITY,
                 name=agent.name,
                 close_timeout=self._close_timeout,
+                instrumentation=self._instrument,
             )
         )
         self.executors.append(default)
@@ -275,6 +282,7 @@ class Activity:
                     scope=ExecutorScope.ACTIVITY,
                     name=f"{agent.name}/{toolset.id}",
                     close_timeout=self._close_timeout,
+                    instrumentation=self._instrument,
                 )
             )
             executors[id(toolset)] = executor

@@ -32,6 +32,7 @@ from anyio_tools._errors import SessionClosedError
 from anyio_tools._executor import ExecutorScope, ToolExecutor
 from anyio_tools._floor import FloorToken
 from anyio_tools._groups import collapse_groups
+from anyio_tools._instrument import Instrumentation, default_instrumentation
 from anyio_tools._options import ToolHandlingOptions, ToolOptions
 from anyio_tools._registry import CallRegistry
 from anyio_tools._toolsets import Toolset, ToolsetItem, flatten_tools
@@ -94,6 +95,9 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
             after which the user is declared away (`UserState.AWAY`, HOST-8). A registered
             call holds the timer; the last call ending with the session quiet restarts it.
             None (the default): never.
+        instrumentation: What observes the session, its activities, calls and replies
+            (`anyio_tools.otel.OpenTelemetry`); by default the one
+            `anyio_tools.otel.instrument` installed, if any.
 
     Raises:
         ValueError: Bad options, or two different tools with one name (a built-in's name
@@ -111,6 +115,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         close_timeout: float = 10.0,
         llm_timeout: float | None = 60.0,
         user_away_timeout: float | None = None,
+        instrumentation: Instrumentation | None = None,
     ) -> None:
         if not close_timeout >= 0:
             raise ValueError(f"close_timeout must be >= 0, got {close_timeout!r}")
@@ -137,6 +142,9 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._close_timeout = close_timeout
         self._llm_timeout = llm_timeout
         self._user_away_timeout = user_away_timeout
+        self._instrument = (  # issue #17
+            default_instrumentation() if instrumentation is None else instrumentation
+        )
         self.registry = CallRegistry()
         self.history = ChatContext()
         self._task_group: TaskGroup | None = None
@@ -232,6 +240,8 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                     self._task_group = task_group
                     try:
                         async with AsyncExitStack() as stack:
+                            if self._instrument is not None:  # OBS-4: a span around it all
+                                stack.enter_context(self._instrument.session_scope("agent_session"))
                             await self._open_session_toolsets(stack)
                             task_group.start_soon(
                                 self._manage_activities, receive, name="activities"
@@ -264,6 +274,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                     scope=ExecutorScope.SESSION,
                     name=toolset.id,
                     close_timeout=self._close_timeout,
+                    instrumentation=self._instrument,
                 )
             )
             executors[id(toolset)] = executor
@@ -323,6 +334,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                     close_timeout=self._close_timeout,
                     report=lambda source, exc: self.emit(SessionError(source, exc)),
                     notify=self._notify,
+                    instrumentation=self._instrument,
                 )
                 if self._run is not None:  # issue #20 item 1: its on_enter belongs to the run
                     self._run.activities.append(activity)

@@ -423,6 +423,7 @@ class TurnRunner:
         )
         phase.contexts[index] = ctx
         task_status.started()
+        logger.debug("call %s: dispatched by turn %s to %r", call.call_id, handle.id, executor)
         phase.results[index] = await executor.execute(tool, ctx)
 
     def _follow_up_due(self) -> bool:

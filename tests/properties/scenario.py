@@ -23,6 +23,7 @@ from anyio_tools import (
     CONFIRM_PARAM,
     CallRegistry,
     FunctionCall,
+    Instrumentation,
     RunContext,
     RunningCallTools,
     StopResponse,
@@ -258,7 +259,9 @@ class Scenario:
 
 
 @asynccontextmanager
-async def scenario(*, session_scope: bool) -> AsyncIterator[Scenario]:
+async def scenario(
+    *, session_scope: bool, instrumentation: Instrumentation | None = None
+) -> AsyncIterator[Scenario]:
     """Open an executor and its host; on exit close everything and check the final state."""
     _channels.clear()
     _committed.clear()
@@ -271,7 +274,10 @@ async def scenario(*, session_scope: bool) -> AsyncIterator[Scenario]:
     with no_task_leaks():
         async with anyio.create_task_group() as tg:
             executor = ToolExecutor(
-                host, registry=registry, scope="session" if session_scope else "activity"
+                host,
+                registry=registry,
+                scope="session" if session_scope else "activity",
+                instrumentation=instrumentation,
             )
             async with executor:
                 sc = Scenario(executor, host, tg, trace)
