@@ -44,8 +44,30 @@ def _translated(exc: Exception) -> Exception:
     return exc if error is None else error
 
 
+class _OpenAILLM(ClientOwner):
+    """What both OpenAI adapters share: the model, the client, strictness, extra fields."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        client: openai.AsyncOpenAI | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        strict: bool = True,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self._owns_client = client is None
+        self.client = _client(client, api_key, base_url, timeout, max_retries)
+        self._strict = strict
+        self._extra = dict(extra_body or {})
+
+
 @final
-class OpenAIChatLLM(ClientOwner):
+class OpenAIChatLLM(_OpenAILLM):
     """An `LLM` backed by OpenAI's Chat Completions API, or any server that speaks it.
 
     ``stream()`` sends one streamed request per generation. Text is yielded as it arrives,
@@ -68,24 +90,6 @@ class OpenAIChatLLM(ClientOwner):
         ValueError: ``timeout`` is not > 0 or ``max_retries`` is negative.
         openai.OpenAIError: No API key was given or found in the environment.
     """
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        client: openai.AsyncOpenAI | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        strict: bool = True,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.model = model
-        self._owns_client = client is None
-        self.client = _client(client, api_key, base_url, timeout, max_retries)
-        self._strict = strict
-        self._extra = dict(extra_body or {})
 
     def request_body(self, request: LLMRequest) -> dict[str, Any]:
         """Return the JSON body ``stream()`` sends for ``request``."""
@@ -134,7 +138,7 @@ async def _read_chat(stream: Any) -> AsyncGenerator[LLMChunk, None]:
 
 
 @final
-class OpenAIResponsesLLM(ClientOwner):
+class OpenAIResponsesLLM(_OpenAILLM):
     """An `LLM` backed by OpenAI's Responses API, or any server that speaks it.
 
     ``stream()`` sends one streamed request per generation, with the whole conversation as
@@ -157,24 +161,6 @@ class OpenAIResponsesLLM(ClientOwner):
         ValueError: ``timeout`` is not > 0 or ``max_retries`` is negative.
         openai.OpenAIError: No API key was given or found in the environment.
     """
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        client: openai.AsyncOpenAI | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-        strict: bool = True,
-        extra_body: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.model = model
-        self._owns_client = client is None
-        self.client = _client(client, api_key, base_url, timeout, max_retries)
-        self._strict = strict
-        self._extra = dict(extra_body or {})
 
     def request_body(self, request: LLMRequest) -> dict[str, Any]:
         """Return the JSON body ``stream()`` sends for ``request``."""
