@@ -19,41 +19,40 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from collections.abc import AsyncGenerator, Collection, Mapping, Sequence
+from collections.abc import AsyncGenerator, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, final
 
 import anyio
 import attrs
-from anyio import AsyncContextManagerMixin, current_effective_deadline, get_cancelled_exc_class
+from anyio import AsyncContextManagerMixin, get_cancelled_exc_class
 from anyio.lowlevel import checkpoint
 
 from ._arguments import parse_arguments
-from ._calls import CallHandle, current_call
-from ._chat import ChatItem, FunctionCall, FunctionCallOutput, new_call_item
+from ._calls import CallHandle
+from ._chat import FunctionCall, FunctionCallOutput
 from ._context import RunContext, UpdatePair
-from ._deadlines import CallGuard, DeadlinePassed, deadline_text
+from ._deadlines import CallGuard
 from ._deliverer import Deliverer
 from ._duplicates import Decision, decide, joined_answer
 from ._errors import CallRefusedError, ExecutorClosedError, InvalidArgumentsError
 from ._events import (
-    CallEnded,
     CallStarted,
-    CallStatus,
     CallUpdated,
     CancelAnswer,
     CancelReason,
     DropReason,
-    ToolEvent,
 )
 from ._groups import collapse_groups
-from ._host import ReplyHandle, ReplyTarget, ToolHost, emit_safely
+from ._host import ToolHost, emit_safely
 from ._info import DuplicateMode, ToolInfo
 from ._instrument import Instrumentation, ObservedHost, call_safely, default_instrumentation
 from ._loop import ANY_LOOP, Loop
-from ._options import AsyncToolOptions, TimeoutPromptArgs, ToolOptions, check_seconds, render
-from ._outcomes import DispatchResult, Outcome, answer, ended_message, final_output, judge
+from ._nohost import NoConversation
+from ._options import AsyncToolOptions, ToolOptions, check_seconds
+from ._outcomes import DispatchResult
 from ._registry import CallRegistry, RunningCall
+from ._runner import CallRunner
 from ._tools import Tool
 from ._values import CLOSING_TEXT
 
@@ -124,36 +123,7 @@ def _kind(decision: Decision[CallHandle]) -> str:
 
 
 @final
-class _NoConversation:
-    """The host of an executor used without a conversation: nothing to write to or voice."""
-
-    def eager_target(self) -> ReplyTarget:
-        return None
-
-    def insert_items(self, target: ReplyTarget, items: Sequence[ChatItem]) -> None:
-        pass
-
-    def record_history(self, items: Sequence[ChatItem]) -> None:
-        pass
-
-    def last_item_id(self, target: ReplyTarget) -> str | None:
-        return None
-
-    async def wait_for_idle(self) -> ReplyTarget:  # pragma: no cover - nothing is delivered
-        await anyio.sleep_forever()
-        raise AssertionError("unreachable")
-
-    def generate_reply(  # pragma: no cover - nothing is delivered
-        self, target: ReplyTarget, *, instructions: str
-    ) -> ReplyHandle:
-        raise RuntimeError("an executor without a host voices no replies")
-
-    def emit(self, event: ToolEvent) -> None:
-        pass
-
-
-@final
-class ToolExecutor(AsyncContextManagerMixin):
+class ToolExecutor(CallRunner, AsyncContextManagerMixin):
     """Run tool calls in owned tasks and voice their later updates.
 
     Enter it with ``async with`` before calling `start` or `execute`; leaving the block
@@ -200,7 +170,7 @@ class ToolExecutor(AsyncContextManagerMixin):
             raise TypeError(f"max_redeliveries must be an int, got {max_redeliveries!r}")
         if max_redeliveries < 0:
             raise ValueError(f"max_redeliveries must be >= 0, got {max_redeliveries}")
-        self._host: ToolHost = _NoConversation() if host is None else host
+        self._host: ToolHost = NoConversation() if host is None else host
         self._instrument = (  # issue #17
             default_instrumentation() if instrumentation is None else instrumentation
         )
@@ -638,120 +608,6 @@ class ToolExecutor(AsyncContextManagerMixin):
         if timeout is None and idle is None and info.retry is None:
             return None
         return CallGuard(timeout, idle, info.retry, self._host)
-
-    def _timed_out(self, call: CallHandle, passed: DeadlinePassed) -> Outcome:
-        args: TimeoutPromptArgs = {
-            "function_name": call.name,
-            "call_id": call.call_id,
-            "deadline": passed.deadline.value,
-            "seconds": passed.seconds,
-            "deadline_text": deadline_text(passed.deadline, passed.seconds),
-        }
-        try:
-            text = render(self._options.timeout_template, args)
-        except Exception:  # a callable template failed: the call must still end (DLN-4)
-            logger.exception("the timeout template failed for call %s", call.call_id)
-            text = render(ToolOptions().timeout_template, args)
-        logger.debug("call %s passed its %s", call.call_id, passed.deadline.value)
-        return Outcome.timed_out(text)
-
-    # -- the outcome runner -----------------------------------------------------------------
-
-    async def _run_instrumented(
-        self, call: CallHandle, error: InvalidArgumentsError | None
-    ) -> None:
-        # OBS-2: the scope (an OpenTelemetry span) is current in the call's own task.
-        assert self._instrument is not None
-        with self._instrument.call_scope(call):
-            await self._run(call, error)
-
-    async def _run(self, call: CallHandle, error: InvalidArgumentsError | None) -> None:
-        # One outcome per call, whatever the body raises (issue #11): only the cancellation of
-        # the call's own scope (or of an enclosing one) propagates, and KeyboardInterrupt and
-        # SystemExit after they were reported.
-        current_call.set(call)
-        try:
-            if error is not None:
-                raise error
-            guard = call.guard
-            value = await (call.invoke() if guard is None else guard.run(call))
-        except BaseException as exc:
-            outcome, propagate = self._judge(call, exc)
-            self._finish(call, outcome)
-            if propagate:
-                raise
-            return
-        if self._cancelled_here(call):  # CAN-9: a swallowed cancellation still counts
-            outcome = Outcome.cancelled(self._cancel_reason(call))
-        else:
-            outcome = Outcome.of_value(value, tool=call.name, call_id=call.call_id)
-        self._finish(call, outcome)
-
-    def _cancelled_here(self, call: CallHandle) -> bool:
-        # Our scope, or one around it, was cancelled: -inf is anyio's "cancelled" deadline.
-        return call.cancel_reason is not None or current_effective_deadline() == -math.inf
-
-    def _cancel_reason(self, call: CallHandle) -> str:
-        return call.cancel_reason or "cancelled by an enclosing cancel scope"
-
-    def _judge(self, call: CallHandle, exc: BaseException) -> tuple[Outcome, bool]:
-        cancelled = self._cancelled_here(call)
-        if not cancelled and isinstance(exc, DeadlinePassed):  # DLN-4, DLN-5
-            return self._timed_out(call, exc), False
-        return judge(
-            exc,
-            cancelled=cancelled,
-            reason=self._cancel_reason(call) if cancelled else None,
-            tool=call.name,
-            call_id=call.call_id,
-        )
-
-    def _finish(self, call: CallHandle, outcome: Outcome) -> None:
-        # Sync, in the call's task (SC-8): answer or final entry, registries, end event.
-        try:
-            self._settle(call, outcome)
-        except Exception:  # pragma: no cover - a bug of ours; the call must still end
-            logger.exception("could not settle the end of call %s", call.call_id)
-        call_id = call.call.call_id
-        self._registry.discard(call_id)
-        self._calls.pop(call_id, None)
-        same_key = self._by_key.get(call.key)
-        if same_key is not None:
-            same_key.pop(call_id, None)
-            if not same_key:
-                del self._by_key[call.key]
-        if not self._calls and self._all_ended is not None:
-            self._all_ended.set()
-            self._all_ended = None
-        call.end(outcome)
-        self._registry.remember_end(call_id, outcome.status, call.cause)
-        status, message = ended_message(outcome, updated=call.updated)
-        ended_id = f"{call_id}_final" if call.updated else call_id
-        cause = call.cause if status is CallStatus.CANCELLED else None
-        emit_safely(self._host, CallEnded(ended_id, call_id, status, message, cause))
-        logger.debug("call %s: ended %s (%s)", call_id, outcome.status, outcome.reason or message)
-        if self._instrument is not None:
-            call_safely(self._instrument.call_ended, call, outcome)
-        call.ctx.detach()
-
-    def _settle(self, call: CallHandle, outcome: Outcome) -> None:
-        item = call.call
-        if not call.answered:
-            call.release(answer(item, outcome, created_at=self._loop.clock()))
-            return
-        if self._deliverer is None or (
-            outcome.status is CallStatus.CANCELLED and outcome.text is None
-        ):
-            return  # a cancelled call has no final entry (but a timeout's, DLN-4); no host
-        # INV-6: the call item is created first (a lower sequence number at the same clock
-        # reading), so it sorts before its output.
-        now = self._loop.clock()
-        final_item = new_call_item(
-            f"{item.call_id}_final", item.name, item.arguments, dict(item.extra), now
-        )
-        final = final_output(item, outcome, created_at=now)
-        if final is not None:
-            self._deliverer.enqueue(final_item, final, call.ledger)
 
     # -- CallOwner --------------------------------------------------------------------------
 
