@@ -155,6 +155,11 @@ class Connector:
 
     # -- for calls --------------------------------------------------------------------------
 
+    def live(self) -> Link | None:
+        """Return the live connection, or None if there is none (see `link`)."""
+        link = self._link
+        return link if link is not None and not link.tap.lost.is_set() else None
+
     async def link(self) -> Link:
         """Return the live connection, opening one if there is none.
 

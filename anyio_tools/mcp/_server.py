@@ -232,11 +232,16 @@ async def _follow(
     """Send the call's updates as progress, then return its result; cancel it if we stop."""
     try:
         await handle.answer()
-        if handle.non_blocking:  # a call that ended without an update has nothing to send
-            count = 0
-            async for update in handle.updates():
-                count += 1
-                await ctx.session.report_progress(count, None, update.message)
+        outcome = handle.outcome
+        if outcome is not None and not handle.non_blocking:
+            # Ended without an update: the executor settled the end synchronously before it
+            # released the answer (registry, end event), so its outcome is the result and
+            # waiting for the call's task to return would only cost a loop iteration.
+            return call_tool_result(outcome.result(handle.call_id, handle.cancel_cause))
+        count = 0
+        async for update in handle.updates():
+            count += 1
+            await ctx.session.report_progress(count, None, update.message)
         result = await handle.result()
     finally:
         if handle.outcome is None:  # we stop following: the client cancelled or is gone

@@ -22,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 
 from anyio_tools._context import RunContext
 from anyio_tools._errors import ToolError
+from anyio_tools._groups import collapse_groups
 from anyio_tools._info import DuplicateMode, DuplicateScope, ToolFlag, ToolInfo
 from anyio_tools._options import ToolHandlingOptions
 from anyio_tools._tools import RawFunctionTool, Tool, function_tool
@@ -245,28 +246,34 @@ class MCPToolset(AsyncToolset):
         template: str | None,
         task: bool,
     ) -> Any:
-        link = await self._connector.link()
+        link = self._connector.live() or await self._connector.link()
         if task and link.tasks:
             return await self._call_as_task(link, name, ctx, arguments, report, template)
         route = link.tap.open_route(link.new_token())
-        box: list[mcp_types.CallToolResult | Exception] = []
+        outcome: mcp_types.CallToolResult | Exception
         try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(
-                    _request, link, name, arguments, route, box, name=f"mcp-request {name}"
-                )
-                while True:
-                    item = route.pop()
-                    if item is not None:
-                        if report:
-                            await ctx.update(render_progress(item), template=template)
-                        continue
-                    if route.finished:
-                        break
-                    await route.wait()
+            # The request runs in this task; a forwarding task starts only when the first
+            # progress notification arrives, so a call without progress spawns nothing.
+            with collapse_groups():  # a failed update raises as itself, not in a group
+                async with anyio.create_task_group() as tg:
+                    if report:
+
+                        def forward() -> None:
+                            tg.start_soon(
+                                _forward, route, ctx, template, name=f"mcp-progress {name}"
+                            )
+
+                        route.on_first = forward
+                    try:
+                        outcome = await link.client.call_tool(
+                            name, arguments, meta={"progress_token": route.token}
+                        )
+                    except Exception as exc:  # noqa: BLE001 - turned into a ToolError below
+                        outcome = exc
+                    finally:
+                        route.finish()  # later progress is dropped; the forwarder drains and ends
         finally:
             link.tap.forget(route)
-        outcome = box[0]
         if isinstance(outcome, Exception):
             raise self._error(link, name, outcome)
         return result_value(name, outcome)
@@ -312,18 +319,13 @@ class MCPToolset(AsyncToolset):
         return ToolError(f"the MCP call of `{name}` failed: {type(exc).__name__}: {exc}")
 
 
-async def _request(
-    link: Link,
-    name: str,
-    arguments: dict[str, Any],
-    route: ProgressRoute,
-    box: list[mcp_types.CallToolResult | Exception],
-) -> None:
-    try:
-        result = await link.client.call_tool(name, arguments, meta={"progress_token": route.token})
-    except Exception as exc:  # noqa: BLE001 - handed to the call, which turns it into a ToolError
-        box.append(exc)
-    else:
-        box.append(result)
-    finally:
-        route.finish()
+async def _forward(route: ProgressRoute, ctx: RunContext[Any], template: str | None) -> None:
+    """Turn a request's progress into updates, in wire order, until the request finished."""
+    while True:
+        item = route.pop()
+        if item is not None:
+            await ctx.update(render_progress(item), template=template)
+            continue
+        if route.finished:
+            return
+        await route.wait()

@@ -73,7 +73,16 @@ class TaskNotes:
 class ProgressRoute:
     """The progress notifications of one request, in wire order, until its answer."""
 
-    __slots__ = ("_pending", "_wakeup", "answered", "finished", "request_id", "task", "token")
+    __slots__ = (
+        "_pending",
+        "_wakeup",
+        "answered",
+        "finished",
+        "on_first",
+        "request_id",
+        "task",
+        "token",
+    )
 
     def __init__(self, token: str, *, task: bool = False) -> None:
         self.token = token
@@ -81,6 +90,8 @@ class ProgressRoute:
         self.request_id: Any = None  # set when the request is sent
         self.answered = False  # the answer was read off the wire: later progress is dropped
         self.finished = False  # the request returned (or failed) to its caller
+        self.on_first: Callable[[], None] | None = None
+        """Called (once, synchronously) when the first notification is taken."""
         self._pending: deque[Progress] = deque()
         self._wakeup: anyio.Event | None = None
 
@@ -90,6 +101,9 @@ class ProgressRoute:
             logger.debug("progress for token %s after its result was ignored: %r", self.token, item)
             return
         self._pending.append(item)
+        on_first, self.on_first = self.on_first, None
+        if on_first is not None:
+            on_first()
         self._wake()
 
     def answer(self) -> None:

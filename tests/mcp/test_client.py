@@ -102,6 +102,37 @@ async def test_a_server_that_never_answers_still_ends_on_cancel() -> None:
     assert result.status is CallStatus.CANCELLED
 
 
+def _mcp_call_tasks() -> list[str]:
+    names = [task.name for task in anyio.get_running_tasks()]
+    return sorted(name for name in names if name.startswith(("mcp-request", "mcp-progress")))
+
+
+async def test_a_call_without_progress_runs_in_the_tools_task_and_forwards_on_demand() -> None:
+    """#14 row 10: the request runs in the tool's own task; a progress-forwarding task starts
+    only with the first progress notification (and ends with the request)."""
+    probe = Probe()
+    with anyio.fail_after(60):
+        async with connected(probe) as toolset, ToolExecutor() as executor:
+            quiet = await executor.start(toolset.get_tool("silent"), item("silent"))
+            await probe.started.wait()
+            while_quiet = _mcp_call_tasks()
+            probe.release.set()
+            quiet_result = await quiet.result()
+            probe.started = anyio.Event()
+            chatty = await executor.start(toolset.get_tool("wait"), item("wait", "c2"))
+            await probe.started.wait()
+            assert (await chatty.answer()).non_blocking
+            while_chatty = _mcp_call_tasks()
+            chatty.cancel("done looking")
+            chatty_result = await chatty.result()
+            after = _mcp_call_tasks()
+    assert while_quiet == []
+    assert quiet_result.output == "finally"
+    assert while_chatty == ["mcp-progress wait"]
+    assert chatty_result.status is CallStatus.CANCELLED
+    assert after == []
+
+
 async def test_progress_after_the_result_is_ignored_with_a_debug_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -16,6 +16,7 @@ from mcp import Client
 
 from anyio_tools import CallStatus, FunctionCall, RunContext, ToolExecutor, function_tool
 from anyio_tools.mcp import MCPToolset, build_mcp_server, mcp_tool, memory_transport
+from anyio_tools.mcp._server import _follow
 
 gates: dict[str, anyio.Event] = {}
 server_log: list[str] = []
@@ -59,6 +60,14 @@ async def pinned(ctx: RunContext[None]) -> str:
         server_log.append("pinned cancelled")
         raise
     return "unreachable"
+
+
+@function_tool
+async def burst(ctx: RunContext[None]) -> str:
+    """Report three steps and end at once."""
+    for step in ("one", "two", "three"):
+        await ctx.update(step)
+    return "burst done"
 
 
 def item(name: str, call_id: str, arguments: dict[str, Any] | None = None) -> FunctionCall:
@@ -131,3 +140,57 @@ async def test_a_client_cancel_stops_an_uncancellable_tool_and_says_why(
     assert server_log == ["pinned cancelled"]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("not flagged cancellable" in text for text in warnings)
+
+
+class _RecordingSession:
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, str | None]] = []
+
+    async def report_progress(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        await anyio.lowlevel.checkpoint()
+        self.sent.append((progress, message))
+
+
+class _RequestContext:
+    def __init__(self) -> None:
+        self.session = _RecordingSession()
+
+
+async def test_updates_of_a_call_that_already_ended_go_out_as_progress_before_the_result() -> None:
+    """#14 row 10: the shortcut for a call that ended without an update does not swallow the
+    updates of a call that updated and ended before its request looked (deterministic: the
+    request starts following after the call ended)."""
+    context = _RequestContext()
+    async with ToolExecutor() as executor:
+        handle = await executor.start(burst, item("burst", "b1"))
+        await handle.result()
+        answer = await _follow(context, handle, 1.0)  # type: ignore[arg-type]
+        quick = await executor.start(add, item("add", "a1", {"a": 4}))
+        await quick.result()
+        quick_answer = await _follow(context, quick, 1.0)  # type: ignore[arg-type]
+    assert context.session.sent == [(1, "one"), (2, "two"), (3, "three")]
+    assert answer.content[0].text == "burst done"  # type: ignore[union-attr]
+    assert quick_answer.content[0].text == "5"  # type: ignore[union-attr]
+    assert not quick_answer.is_error
+
+
+async def test_updates_just_before_a_quick_end_go_out_as_progress_before_the_result() -> None:
+    """#14 row 10: through the toolset, a call that updates and ends at once still sends
+    its progress, in order, before the result; a quick call without updates answers."""
+    toolset = MCPToolset(id="remote", server=build_mcp_server([burst, add]))
+    await toolset.setup()
+    try:
+        async with ToolExecutor() as executor:
+            handle = await executor.start(toolset.get_tool("burst"), item("burst", "b1"))
+            result = await handle.result()
+            updates = [update.message async for update in handle.updates()]
+            quick = await executor.start(toolset.get_tool("add"), item("add", "a1", {"a": 4}))
+            quick_result = await quick.result()
+    finally:
+        await toolset.aclose()
+    assert updates == ["one", "two", "three"]
+    assert result.output == "burst done"
+    assert quick_result.status is CallStatus.DONE
+    assert quick_result.output == "5"
