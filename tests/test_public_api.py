@@ -117,6 +117,8 @@ EXPECTED: dict[str, list[str]] = {
         "AgentStartError",
         "AgentState",
         "AgentStateChanged",
+        "AgentTask",
+        "AgentTaskError",
         "AsyncToolset",
         "ConversationItemAdded",
         "LLMChunk",

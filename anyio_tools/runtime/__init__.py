@@ -31,6 +31,7 @@ from ._session_events import (
     UserStateChanged,
 )
 from ._speech import SpeechHandle, SpeechOutput, TextOutput
+from ._task import AgentTask, AgentTaskError
 from ._toolset import AsyncToolset
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "AgentStartError",
     "AgentState",
     "AgentStateChanged",
+    "AgentTask",
+    "AgentTaskError",
     "AsyncToolset",
     "ConversationItemAdded",
     "LLMChunk",
