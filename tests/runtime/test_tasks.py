@@ -7,7 +7,6 @@ import anyio
 import pytest
 
 from anyio_tools import (
-    ActivityClosedError,
     ReplyDropped,
     ReplyUpdated,
     RunContext,
@@ -56,6 +55,7 @@ SCRIPT = {
     "no": [call("answer", yes=False)],
     "refuse": [call("refuse")],
     "spin": [call("spin")],
+    "fetch": [call("fetch")],
 }
 
 
@@ -75,7 +75,15 @@ def booking_agent(session: AgentSession[None], tasks: list[AgentTask[bool]]) -> 
         await gates["book"].wait()
         return f"booked with consent={consent}"
 
-    agent = Agent(instructions="book", tools=[book], name="main")
+    @function_tool
+    async def fetch(ctx: RunContext[None]) -> str:
+        """A background job of the main agent."""
+        await ctx.update("fetching")
+        await gates["fetch"].wait()
+        await ctx.update("fetched")
+        return "fetched it"
+
+    agent = Agent(instructions="book", tools=[book, fetch], name="main")
     agent.results = results  # type: ignore[attr-defined]
     return agent
 
@@ -111,60 +119,40 @@ async def test_task_result_reaches_the_awaiting_tool_and_parent_resumes() -> Non
 
 @pytest.mark.virtual_time
 async def test_paused_owner_reply_waits_until_resume_scenario_35() -> None:
-    """Scenario 35, DEL-2, HND-2: A's activity-scoped batch waits while the task runs (no
-    reply lands on A while paused) and is scheduled on A in one reply after it resumes."""
+    """Scenario 35, DEL-2, HND-2: A's call keeps running while the task runs; its
+    activity-scoped batch waits (no reply lands while A is paused, none in the task's chat)
+    and is scheduled on A in one coalesced reply after A resumes."""
     gates["book"] = anyio.Event()
-    session: AgentSession[None] = AgentSession(llm=llm(SCRIPT, reply="booked!"))
+    gates["fetch"] = anyio.Event()
+    session: AgentSession[None] = AgentSession(llm=llm(SCRIPT, reply="fetched!"))
     events = Recorder(session)
     task = Consent()
     async with session:
         main = booking_agent(session, [task])
         await session.start(main)
         with anyio.fail_after(60):
+            await session.run(user_input="fetch")
             await session.run(user_input="book")
             while session.current_agent is not task:
                 await settle()
-        # the booking's result is ready while A is paused: it must wait
-        scheduled_before = len(events.of(ReplyUpdated))
+            gates["fetch"].set()  # A's call finishes while A is paused
+            while events.ended().get("call_1") != ["done"]:
+                await settle()
+            await session.wait_for_idle()
+            await settle()
+        assert events.of(ReplyUpdated) == []  # it waits: A is PAUSED (DEL-2)
+        assert main_activity(session, main) is ActivityState.PAUSED
         with anyio.fail_after(60):
             await session.run(user_input="yes")
-            while session.current_agent is not main:
+            while "fetched!" not in said(main.chat_ctx):
+                await session.wait_for_idle()
                 await settle()
-        assert len(events.of(ReplyUpdated)) == scheduled_before
         gates["book"].set()
-        with anyio.fail_after(60):
-            while "booked!" not in said(main.chat_ctx):
-                await session.wait_for_idle()
-                await settle()
-    assert "booked!" not in said(task.chat_ctx)
-    assert events.of(ReplyDropped) == []
-    assert events.ended() == {"call_1": ["done"], "call_2": ["done"]}
-
-
-@pytest.mark.virtual_time
-async def test_paused_calls_keep_running_and_their_batch_is_voiced_after_resume() -> None:
-    """HND-2, DEL-1: a paused agent's call finishes while the task runs; its update waits and is
-    voiced on A after A resumes, never into the task's conversation."""
-    gates["book"] = anyio.Event()
-    gates["book"].set()  # the booking finishes while A is paused
-    session: AgentSession[None] = AgentSession(llm=llm(SCRIPT, reply="booked!"))
-    events = Recorder(session)
-    task = Consent()
-    async with session:
-        main = booking_agent(session, [task])
-        await session.start(main)
-        with anyio.fail_after(60):
-            await session.run(user_input="book")
-            while session.current_agent is not task:
-                await settle()
-            await session.run(user_input="no")
-            while "booked!" not in said(main.chat_ctx):
-                await session.wait_for_idle()
-                await settle()
-    assert main.results == [False]  # type: ignore[attr-defined]
-    assert "booked!" not in said(task.chat_ctx)
+    assert "fetched!" not in said(task.chat_ctx)
     assert len({e.speech_id for e in events.of(ReplyUpdated)}) == 1  # one coalesced reply
-    assert events.of(ReplyDropped) == []
+    dropped = [i for d in events.of(ReplyDropped) for i in d.update_ids]
+    assert not [i for i in dropped if i.startswith("call_1")]
+    assert main.results == [True]  # type: ignore[attr-defined]
 
 
 @pytest.mark.virtual_time
@@ -325,5 +313,3 @@ async def test_run_task_rejects_bad_input() -> None:
         with pytest.raises(RuntimeError, match="needs an active agent"):
             await session.run_task(Consent())
 
-
-_ = ActivityClosedError
