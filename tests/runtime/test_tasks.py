@@ -56,6 +56,7 @@ SCRIPT = {
     "refuse": [call("refuse")],
     "spin": [call("spin")],
     "fetch": [call("fetch")],
+    "announce": [call("announce")],
 }
 
 
@@ -313,3 +314,77 @@ async def test_run_task_rejects_bad_input() -> None:
         with pytest.raises(RuntimeError, match="needs an active agent"):
             await session.run_task(Consent())
 
+
+@pytest.mark.virtual_time
+async def test_paused_agent_foreground_waits_for_its_agent_to_resume() -> None:
+    """HND-2, CTX-7 (f), issue #18 item 2: a paused agent's call asking for the foreground
+    waits until its agent is ACTIVE again, and never speaks into the task's conversation."""
+    gates["book"] = anyio.Event()
+    gates["fg"] = anyio.Event()
+    entered: list[ActivityState] = []
+    session: AgentSession[None] = AgentSession(llm=llm(SCRIPT))
+    task = Consent()
+    main: Agent
+
+    @function_tool
+    async def announce(ctx: RunContext[None]) -> str:
+        """Speak in the foreground later."""
+        await ctx.update("will announce")
+        await gates["fg"].wait()
+        async with ctx.foreground():
+            entered.append(main_activity(session, main))
+            handle = ctx.session.say("announcement")  # type: ignore[attr-defined]
+            await handle.wait_for_playout()
+        return "announced"
+
+    async with session:
+        main = booking_agent(session, [task])
+        main._tools.append(announce)
+        await session.start(main)
+        with anyio.fail_after(60):
+            await session.run(user_input="announce")
+            await session.run(user_input="book")
+            while session.current_agent is not task:
+                await settle()
+            gates["fg"].set()
+            await session.wait_for_idle()
+            await settle()
+            assert entered == []  # it waits: its agent is paused
+            await session.run(user_input="yes")
+            while "announcement" not in said(session.history):
+                await settle()
+            gates["book"].set()
+    assert entered == [ActivityState.ACTIVE]
+    assert "announcement" in said(main.chat_ctx)
+    assert "announcement" not in said(task.chat_ctx)
+
+
+@pytest.mark.virtual_time
+async def test_cancelled_wait_closes_the_task_and_resumes_the_parent() -> None:
+    """Issue #18 item 1: cancelling the code that awaits run_task closes the task's activity
+    and resumes the paused agent; the cancellation goes on to the awaiting code."""
+    outcome: list[str] = []
+    task = Consent()
+    session: AgentSession[None] = AgentSession(llm=llm(SCRIPT))
+
+    @function_tool
+    async def book(ctx: RunContext[None]) -> str:
+        """Ask for consent, but give up after 5 seconds."""
+        await ctx.update("booking")
+        with anyio.move_on_after(5) as timer:
+            await session.run_task(task)
+        outcome.append("timed out" if timer.cancelled_caught else "answered")
+        return "gave up"
+
+    main = Agent(instructions="main", tools=[book], name="main")
+    async with session:
+        await session.start(main)
+        with anyio.fail_after(60):
+            await session.run(user_input="book")
+            while not outcome:
+                await settle()
+                await anyio.sleep(1)
+        assert session.current_agent is main
+        assert main_activity(session, main) is ActivityState.ACTIVE
+        assert session._attempts.get(id(task)) is None
+    assert outcome == ["timed out"]
