@@ -113,6 +113,8 @@ EXPECTED: dict[str, list[str]] = {
         "LLM",
         "ActivityState",
         "Agent",
+        "AgentPaused",
+        "AgentResumed",
         "AgentSession",
         "AgentStartError",
         "AgentState",

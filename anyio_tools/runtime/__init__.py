@@ -21,6 +21,8 @@ from ._llm import (
 )
 from ._session import AgentSession
 from ._session_events import (
+    AgentPaused,
+    AgentResumed,
     AgentState,
     AgentStateChanged,
     ConversationItemAdded,
@@ -38,6 +40,8 @@ __all__ = [
     "LLM",
     "ActivityState",
     "Agent",
+    "AgentPaused",
+    "AgentResumed",
     "AgentSession",
     "AgentStartError",
     "AgentState",

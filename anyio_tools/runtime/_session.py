@@ -53,6 +53,8 @@ from ._hosts import ActivityHost, SessionHost
 from ._idle import NOT_OPEN, IdleWaits, RunState
 from ._llm import LLM, ToolChoice
 from ._session_events import (
+    AgentPaused,
+    AgentResumed,
     AgentState,
     AgentStateChanged,
     RunResult,
@@ -514,6 +516,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._paused.append(parent)
         self._current_agent = task
         self.record([AgentHandoff(old_agent=parent.agent.name, new_agent=task.name)])
+        self.emit(AgentPaused(parent.agent.name, task.name))
         activity = self._new_activity(task)
         self._notify()
         try:
@@ -552,6 +555,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         if parent.state is ActivityState.PAUSED:
             parent.state = ActivityState.ACTIVE  # its waiting deliveries may go now (DEL-2)
         self.record([AgentHandoff(old_agent=activity.agent.name, new_agent=parent.agent.name)])
+        self.emit(AgentResumed(parent.agent.name, activity.agent.name))
         self._notify()
 
     # -- state ------------------------------------------------------------------------------

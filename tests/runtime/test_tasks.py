@@ -16,6 +16,8 @@ from anyio_tools import (
 from anyio_tools.runtime import (
     ActivityState,
     Agent,
+    AgentPaused,
+    AgentResumed,
     AgentSession,
     AgentTask,
     AgentTaskError,
@@ -99,6 +101,7 @@ async def test_task_result_reaches_the_awaiting_tool_and_parent_resumes() -> Non
     and A is ACTIVE and current again."""
     gates["book"] = anyio.Event()
     session: AgentSession[None] = AgentSession(llm=llm(SCRIPT))
+    events = Recorder(session)
     task = Consent()
     async with session:
         main = booking_agent(session, [task])
@@ -108,11 +111,14 @@ async def test_task_result_reaches_the_awaiting_tool_and_parent_resumes() -> Non
             while session.current_agent is not task:
                 await settle()
         assert main_activity(session, main) is ActivityState.PAUSED
+        assert events.of(AgentPaused) == [AgentPaused("main", "consent")]
+        assert events.of(AgentResumed) == []
         with anyio.fail_after(60):
             await session.run(user_input="yes")
             while session.current_agent is not main:
                 await settle()
         assert main_activity(session, main) is ActivityState.ACTIVE
+        assert events.of(AgentResumed) == [AgentResumed("main", "consent")]
         assert main.results == [True]  # type: ignore[attr-defined]
         gates["book"].set()
     assert tool_task_names() == []
