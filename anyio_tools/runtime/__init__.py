@@ -21,6 +21,8 @@ from ._llm import (
 )
 from ._session import AgentSession
 from ._session_events import (
+    AgentPaused,
+    AgentResumed,
     AgentState,
     AgentStateChanged,
     ConversationItemAdded,
@@ -31,16 +33,21 @@ from ._session_events import (
     UserStateChanged,
 )
 from ._speech import SpeechHandle, SpeechOutput, TextOutput
+from ._task import AgentTask, AgentTaskError
 from ._toolset import AsyncToolset
 
 __all__ = [
     "LLM",
     "ActivityState",
     "Agent",
+    "AgentPaused",
+    "AgentResumed",
     "AgentSession",
     "AgentStartError",
     "AgentState",
     "AgentStateChanged",
+    "AgentTask",
+    "AgentTaskError",
     "AsyncToolset",
     "ConversationItemAdded",
     "LLMChunk",

@@ -53,6 +53,7 @@ class ActivityState(enum.StrEnum):
 
     STARTING = "starting"
     ACTIVE = "active"
+    PAUSED = "paused"  # a sub-agent task runs on top of it; it will resume (HND-2)
     DRAINING = "draining"
     CLOSED = "closed"
 
@@ -196,7 +197,7 @@ class Activity:
 
     def request_close(self) -> None:
         """Start draining: refuse deliveries now, close once in-flight turns ended."""
-        if self.state in (ActivityState.STARTING, ActivityState.ACTIVE):
+        if self.state in (ActivityState.STARTING, ActivityState.ACTIVE, ActivityState.PAUSED):
             self.state = ActivityState.DRAINING
         self._close_requested.set()
 

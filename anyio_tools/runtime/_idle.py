@@ -75,6 +75,7 @@ class IdleWaits:
     _opened: bool
     _closing: bool
     _activity: Activity | None
+    _paused: list[Activity]
     _current_agent: Agent | None
     _changed: anyio.Event
     _activity_event: anyio.Event
@@ -193,6 +194,8 @@ class IdleWaits:
             token = self._floor_token
             if not self._idle() or (token is not None and holder is not token):
                 return None
+            if owner is not None and self._activity is not owner:  # paused: wait (HND-2)
+                return None
             return self.current_agent
 
         def failure() -> ActivityClosedError | None:
@@ -273,17 +276,21 @@ class IdleWaits:
                 self._notify()
 
     def _owner_of_current_call(self) -> Activity | None:
-        # The activity whose executors run the current call, if any. Only the current
-        # activity can own a running call: a handoff starts the next one after the old one
-        # closed, and closing ends the calls of its executors.
+        # The activity whose executors run the current call, if any: the current one or one
+        # paused under a task (issue #18: a paused agent's foreground waits for it to come
+        # back). A close handoff starts the next activity after the old one closed, and
+        # closing ends the calls of its executors.
         call = current_call.get()
-        activity = self._activity
-        if call is None or activity is None:
+        if call is None:
             return None
         call_id = call.call_id
-        for executor in activity.executors:
-            if any(running.call_id == call_id for running in executor.running()):
-                return activity
+        candidates: list[Activity] = list(self._paused)
+        if self._activity is not None:
+            candidates.append(self._activity)
+        for candidate in candidates:
+            for executor in candidate.executors:
+                if any(running.call_id == call_id for running in executor.running()):
+                    return candidate
         return None
 
     def _run_guard(self) -> RunState | None:

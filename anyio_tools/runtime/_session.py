@@ -53,6 +53,8 @@ from ._hosts import ActivityHost, SessionHost
 from ._idle import NOT_OPEN, IdleWaits, RunState
 from ._llm import LLM, ToolChoice
 from ._session_events import (
+    AgentPaused,
+    AgentResumed,
     AgentState,
     AgentStateChanged,
     RunResult,
@@ -62,6 +64,7 @@ from ._session_events import (
     UserStateChanged,
 )
 from ._speech import SpeechHandle, SpeechOutput, TextOutput
+from ._task import AgentTask
 from ._turns import TurnRunner
 
 __all__ = ["AgentSession"]
@@ -69,6 +72,7 @@ __all__ = ["AgentSession"]
 logger = logging.getLogger("anyio_tools.runtime")
 
 UserdataT = TypeVar("UserdataT")
+ResultT = TypeVar("ResultT")
 
 _MISSING: Any = object()
 
@@ -153,6 +157,8 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._closed = False
         self._current_agent: Agent | None = None
         self._activity: Activity | None = None
+        self._paused: list[Activity] = []  # activities under a running task, oldest first
+        self._task_waits: dict[int, anyio.CancelScope] = {}  # run_task waits, by task id
         self._session_executors: list[ToolExecutor] = []
         self._session_routes: dict[str, Route] = {}
         self._agent_requests: MemoryObjectSendStream[Agent] | None = None
@@ -298,12 +304,18 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
             self._cut(handle)
         if self._agent_requests is not None:
             self._agent_requests.close()
+        for waiting in self._task_waits.values():  # run_task raises SessionClosedError
+            waiting.cancel("the session is closing")
         activity = self._activity
         with anyio.move_on_after(self._close_timeout) as bound:
             # ... then the current activity closes as in a handoff ...
             if activity is not None:
                 activity.request_close()
                 await activity.wait_closed()
+            # ... task by task, down to the agent that started the first one (issue #18) ...
+            for paused in reversed(self._paused):
+                paused.request_close()
+                await paused.wait_closed()
             # ... then session-level toolsets drain together (non-cancellable calls awaited).
             await drain_all(self._session_executors)
         if bound.cancelled_caught:
@@ -324,22 +336,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                 self.record(
                     [AgentHandoff(old_agent=old.agent.name if old else None, new_agent=agent.name)]
                 )
-                activity = Activity(
-                    agent,
-                    host_factory=lambda act: ActivityHost(cast("AgentSession[object]", self), act),
-                    registry=self.registry,
-                    session_options=self._options,
-                    session_items=self._items,
-                    session_routes=self._session_routes,
-                    close_timeout=self._close_timeout,
-                    report=lambda source, exc: self.emit(SessionError(source, exc)),
-                    notify=self._notify,
-                    instrumentation=self._instrument,
-                )
-                if self._run is not None:  # issue #20 item 1: its on_enter belongs to the run
-                    self._run.activities.append(activity)
-                self._activity = activity
-                self._attempts[id(agent)] = (agent, activity)
+                activity = self._new_activity(agent)
                 assert self._task_group is not None
                 try:
                     await self._task_group.start(activity.run, name=f"activity {agent.name}")
@@ -349,6 +346,25 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                 if self._agent_state is AgentState.INITIALIZING:
                     self._set_agent_state(AgentState.LISTENING)
                 self._notify()
+
+    def _new_activity(self, agent: Agent) -> Activity:
+        activity = Activity(
+            agent,
+            host_factory=lambda act: ActivityHost(cast("AgentSession[object]", self), act),
+            registry=self.registry,
+            session_options=self._options,
+            session_items=self._items,
+            session_routes=self._session_routes,
+            close_timeout=self._close_timeout,
+            report=lambda source, exc: self.emit(SessionError(source, exc)),
+            notify=self._notify,
+            instrumentation=self._instrument,
+        )
+        if self._run is not None:  # issue #20 item 1: its on_enter belongs to the run
+            self._run.activities.append(activity)
+        self._activity = activity
+        self._attempts[id(agent)] = (agent, activity)
+        return activity
 
     def _start_failed(self, activity: Activity, exc: Exception) -> None:
         # Issue #11 item 6, #12 item 5: the failure is remembered for whoever waits for this
@@ -410,7 +426,8 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         `current_agent` raise `AgentStartError` until an agent is started again.
 
         Raises:
-            RuntimeError: The session is not open.
+            RuntimeError: The session is not open, or a task runs (`run_task`): a handoff
+                from inside a task is refused.
             TypeError: ``agent`` is not an `Agent`.
             ValueError: Two different tools of the agent and the session share a name
                 (a built-in's name included, when a cancellable tool is visible).
@@ -418,6 +435,11 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._check_open()
         if not isinstance(agent, Agent):
             raise TypeError(f"update_agent() expects an Agent, got {agent!r}")
+        if self._paused:
+            raise RuntimeError(
+                f"a task ({self._paused[-1].agent.name} is paused) cannot hand off with "
+                "update_agent(); end the task with complete() or fail() first"
+            )
         check_builtin_names(flatten_tools([*self._items, *agent.tools]))  # DEC-10
         self._attempts.pop(id(agent), None)  # waiters now wait for the new attempt
         self._start_failure = None
@@ -451,6 +473,90 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                 raise SessionClosedError("the session closed")
             await self._changed.wait()
         await anyio.lowlevel.checkpoint()
+
+    async def run_task(self, task: AgentTask[ResultT]) -> ResultT:
+        """Pause the current agent, run ``task`` on top of it, resume it, return the result.
+
+        A pause handoff (CON-4, HND-2): the current activity becomes
+        `ActivityState.PAUSED` (nothing drains; its calls keep running, their deferred
+        replies wait for it), ``task`` becomes the current agent and its activity starts.
+        Once the task calls `AgentTask.complete` or `AgentTask.fail`, its activity drains
+        and closes as in a close handoff, and the paused activity is ``ACTIVE`` again: what
+        its calls reported meanwhile is voiced on it in one reply. Tasks nest.
+
+        Args:
+            task: The task agent (a fresh instance: a task runs once).
+
+        Returns:
+            The value the task passed to `AgentTask.complete`.
+
+        Raises:
+            AgentTaskError: The task called `AgentTask.fail` (its error is the ``__cause__``).
+            AgentStartError: The task's activity failed to start; the paused agent resumed.
+            SessionClosedError: The session closed while the task ran (both activities
+                closed, the task's first).
+            RuntimeError: The session is not open, or no agent is active to pause (none was
+                started, or a handoff is in progress), or ``task`` already ran.
+            TypeError: ``task`` is not an `AgentTask`.
+        """
+        self._check_open()
+        if not isinstance(task, AgentTask):
+            raise TypeError(f"run_task() expects an AgentTask, got {task!r}")
+        if task.done or id(task) in self._attempts:
+            raise RuntimeError(f"task {task.name!r} already ran; a task instance runs once")
+        parent = self._activity
+        if (
+            parent is None
+            or parent.agent is not self._current_agent
+            or parent.state is not ActivityState.ACTIVE
+        ):
+            raise RuntimeError("run_task() needs an active agent to pause")
+        check_builtin_names(flatten_tools([*self._items, *task.tools]))  # DEC-10
+        parent.state = ActivityState.PAUSED
+        self._paused.append(parent)
+        self._current_agent = task
+        self.record([AgentHandoff(old_agent=parent.agent.name, new_agent=task.name)])
+        self.emit(AgentPaused(parent.agent.name, task.name))
+        activity = self._new_activity(task)
+        self._notify()
+        try:
+            assert self._task_group is not None
+            try:
+                await self._task_group.start(activity.run, name=f"task {task.name}")
+            except Exception as exc:
+                activity.start_error = exc
+                self.emit(SessionError("activity", exc))
+                error = AgentStartError(task.name)
+                error.__cause__ = exc
+                raise error from exc
+            with anyio.CancelScope() as waiting:
+                self._task_waits[id(task)] = waiting
+                try:
+                    await task._wait()
+                finally:
+                    del self._task_waits[id(task)]
+            if task._outcome is None:  # the session is closing: it closes both activities
+                raise SessionClosedError("the session closed while the task ran")
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._end_task(parent, activity)
+        return task._result()
+
+    async def _end_task(self, parent: Activity, activity: Activity) -> None:
+        if self._closing:  # HND-3: _close closes the task's activity, then the paused ones
+            await anyio.lowlevel.checkpoint()
+            return
+        activity.request_close()
+        await activity.wait_closed()  # HND-1 (2)-(4) for the task's activity
+        self._paused.remove(parent)
+        self._activity = parent
+        self._current_agent = parent.agent
+        self._attempts.pop(id(activity.agent), None)
+        if parent.state is ActivityState.PAUSED:
+            parent.state = ActivityState.ACTIVE  # its waiting deliveries may go now (DEL-2)
+        self.record([AgentHandoff(old_agent=activity.agent.name, new_agent=parent.agent.name)])
+        self.emit(AgentResumed(parent.agent.name, activity.agent.name))
+        self._notify()
 
     # -- state ------------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from anyio_tools._chat import ChatItem
 from anyio_tools._events import ToolEvent
 
 __all__ = [
+    "AgentPaused",
+    "AgentResumed",
     "AgentState",
     "AgentStateChanged",
     "ConversationItemAdded",
@@ -68,6 +70,34 @@ class ConversationItemAdded:
 
 @final
 @attrs.frozen
+class AgentPaused:
+    """An agent's activity was paused: a sub-agent task runs on top of it (HND-2).
+
+    Args:
+        agent_name: The paused agent.
+        task_name: The task agent that became current.
+    """
+
+    agent_name: str
+    task_name: str
+
+
+@final
+@attrs.frozen
+class AgentResumed:
+    """A paused agent's activity is active again: its task ended (HND-2).
+
+    Args:
+        agent_name: The resumed agent.
+        task_name: The task agent whose activity closed.
+    """
+
+    agent_name: str
+    task_name: str
+
+
+@final
+@attrs.frozen
 class SessionError:
     """Something failed without crashing the session (an LLM error, say).
 
@@ -81,7 +111,13 @@ class SessionError:
 
 
 SessionEvent: TypeAlias = (
-    AgentStateChanged | UserStateChanged | ConversationItemAdded | SessionError | ToolEvent
+    AgentStateChanged
+    | UserStateChanged
+    | ConversationItemAdded
+    | SessionError
+    | AgentPaused
+    | AgentResumed
+    | ToolEvent
 )
 """Any event a session emits."""
 
