@@ -8,7 +8,10 @@ points of issue #15: LED-1, CAN-10..12; issue #16: heartbeats, attempts, timeout
 - **CAN-11 Commit point.** After ``await ctx.commit()`` a cancel request does not cancel the
   call, except the closing of its executor (``shutdown``, nothing outlives its owner): it
   answers `CancelAnswer.COMMITTED` and the call goes on to its end. A drain therefore waits for
-  a committed call, and ``replace`` waits for it before admitting the new call.
+  a committed call, and ``replace`` waits for it before admitting the new call. A deadline
+  (issue #16) is not a request: a committed call that outlives its own ``timeout`` or
+  ``idle_timeout`` still ends ``cancelled`` with cause ``timeout``, so a hung commit cannot
+  stall its conversation.
 - **CAN-12 Honest answers.** `CallHandle.cancel` returns what the request achieved:
   ``cancelled``, ``too late: already committed, will finish``, or ``unknown`` once the call had
   ended otherwise.

@@ -245,7 +245,8 @@ class RunContext(Generic[UserdataT]):
         Call it right before the work that cannot be undone (charging a card, sending a
         booking). Afterwards the LLM's cancel tool answers "too late: already committed,
         will finish", a handoff waits for the call, and the call runs to its end; only the
-        closing of its executor still cancels it. A checkpoint: a cancellation requested
+        closing of its executor, or the call's own deadline (``timeout``,
+        ``idle_timeout``), still cancels it. A checkpoint: a cancellation requested
         before is delivered here, so a call never commits after it was told to stop.
 
         Returns:

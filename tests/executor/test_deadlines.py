@@ -350,3 +350,25 @@ async def test_heartbeat_without_deadline_or_executor_does_nothing() -> None:
         answer = await executor.execute(plain, ctx)
     ctx.heartbeat()
     assert answer.output.output == "ok"
+
+
+async def test_a_committed_call_still_ends_at_its_deadline() -> None:
+    """CAN-11 with DLN-4: a deadline is not a cancel request, so a call that committed and
+    then hangs still ends `cancelled` with cause `timeout` (found by the generated programs,
+    which mix commits and deadlines)."""
+
+    @function_tool(timeout=5)
+    async def charge(ctx: RunContext[None]) -> str:
+        """Commit, then hang."""
+        await ctx.update("charging")
+        await ctx.commit()
+        await anyio.sleep_forever()
+        return "charged"
+
+    host = FakeHost()
+    async with ToolExecutor(host) as executor:
+        with anyio.fail_after(60):
+            handle = await executor.start(charge, make_ctx("c1", "charge"))
+            result = await handle.result()
+    assert handle.is_committed
+    assert (result.status, result.cancel_cause) == (CallStatus.CANCELLED, CancelReason.TIMEOUT)
