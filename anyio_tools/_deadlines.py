@@ -36,6 +36,7 @@ import anyio
 from anyio import current_effective_deadline
 
 from ._events import CallRetried
+from ._groups import collapse, is_cancellation
 from ._host import ToolHost, emit_safely
 from ._retry import RetryPolicy
 from ._tools import Tool
@@ -188,8 +189,15 @@ class CallGuard:
                     value = await call.invoke_with(call.take_arguments())
                 else:
                     value = await self._attempts(call)
-            except Exception as exc:
-                if scope.cancel_called:  # an error raised while our deadline cancelled it
+            except BaseException as exc:
+                # An error raised while our deadline cancelled the call (on trio grouped with
+                # the cancellation) is still a timeout; a pure cancellation is absorbed by the
+                # scope and reported below.
+                if (
+                    scope.cancel_called
+                    and not is_cancellation(exc)
+                    and not isinstance(collapse(exc), KeyboardInterrupt | SystemExit)
+                ):
                     raise self._which(scope) from exc
                 raise
         if scope.cancel_called:  # absorbed here, or swallowed by the tool (DLN-5)

@@ -372,3 +372,29 @@ async def test_a_committed_call_still_ends_at_its_deadline() -> None:
             result = await handle.result()
     assert handle.is_committed
     assert (result.status, result.cancel_cause) == (CallStatus.CANCELLED, CancelReason.TIMEOUT)
+
+
+async def test_an_error_raised_while_the_deadline_cancels_is_still_a_timeout() -> None:
+    """DLN-4 with INV-26: a child that raises while the deadline cancels the call (a group
+    mixing the cancellation with the error on trio) still ends `cancelled` by `timeout`."""
+
+    @function_tool(timeout=5)
+    async def fragile(ctx: RunContext[None]) -> str:
+        """Run a child that fails while being cancelled."""
+
+        async def child() -> None:
+            try:
+                await anyio.sleep_forever()
+            finally:
+                raise ConnectionError("lost while closing")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(child)
+            await anyio.sleep_forever()
+        return "never"
+
+    async with ToolExecutor(FakeHost()) as executor:
+        with anyio.fail_after(60):
+            handle = await executor.start(fragile, make_ctx("c1", "fragile"))
+            result = await handle.result()
+    assert (result.status, result.cancel_cause) == (CallStatus.CANCELLED, CancelReason.TIMEOUT)
