@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000, help="http: the port to listen on")
     serve.add_argument("--path", default="/mcp", help="http: the endpoint's path")
     serve.add_argument(
-        "--backend", choices=("asyncio", "trio"), default="asyncio", help="stdio: the loop"
+        "--backend", choices=("asyncio", "trio"), default="asyncio", help="the event loop"
     )
     schema = commands.add_parser("schema", help="print the tools' schemas as JSON")
     schema.add_argument("tools", help="module:attribute naming a tool, a toolset or a list")
@@ -76,8 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The optional extra: only this command needs the SDK.
     from .mcp import serve_mcp
 
-    if args.transport == "http" and args.backend != "asyncio":
-        parser.error("--transport http runs uvicorn, which needs --backend asyncio")
     run = functools.partial(
         serve_mcp,
         items,

@@ -30,7 +30,6 @@ from contextvars import ContextVar
 from typing import Any, Protocol, final
 
 import anyio
-from anyio import TaskHandle
 
 from ._chat import Clock, FunctionCall
 from ._context import RunContext, UpdatePair
@@ -43,7 +42,7 @@ from ._options import ToolOptions
 from ._outcomes import CallResult, DispatchResult, Outcome
 from ._tools import Tool
 
-__all__ = ["Call", "CallHandle", "CallOwner", "current_call"]
+__all__ = ["Call", "CallHandle", "CallOwner", "CallTask", "current_call"]
 
 logger = logging.getLogger("anyio_tools.executor")
 
@@ -73,6 +72,19 @@ class CallOwner(Protocol):
         self, call: CallHandle, reason: str, cause: CancelReason = CancelReason.HOST
     ) -> CancelAnswer:
         """Cancel the call and wait for its end, unless it had ended or committed."""
+        ...
+
+
+class CallTask(Protocol):
+    """Where a call's body runs: a task of its executor (an ``anyio.TaskHandle``), or the task
+    of a caller that waits for its end (``ToolExecutor.call``)."""
+
+    def cancel(self) -> None:
+        """Cancel the call's body (no effect once it finished)."""
+        ...
+
+    async def wait(self) -> None:
+        """Wait until the call's body finished (its end was settled)."""
         ...
 
 
@@ -135,7 +147,7 @@ class CallHandle:
         self.released: anyio.Event | None = loop.new_event()  # dropped once set
         self.answer_value: DispatchResult | None = None
         self.answered = False
-        self.task: TaskHandle[None] | None = None
+        self.task: CallTask | None = None
         self.updated = False
         self.cancel_reason: str | None = None
         self.cause: CancelReason | None = None  # CAN-10

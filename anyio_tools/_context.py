@@ -269,7 +269,32 @@ class RunContext(Generic[UserdataT]):
         The first update answers the call at once with ``message``, so the conversation goes on
         while the tool keeps working. Later updates are written into the conversation
         immediately, and one reply about them is spoken once the conversation is idle. This
-        never waits for that reply.
+        never waits for that reply. A checkpoint on every call (see `update_nowait` for the
+        same update without it).
+
+        Args:
+            message: The progress text. A str is wrapped by the template; any other value is
+                used as it is.
+            template: A ``str.format`` template or a callable for this update, instead of the
+                configured one. It can use ``function_name``, ``call_id`` and ``message``.
+        """
+        self.update_nowait(message, template=template)
+        binding = self._binding  # the same one: a call cannot end inside update_nowait()
+        await (checkpoint() if binding is None else binding.checkpoint())
+
+    def update_nowait(
+        self,
+        message: object,
+        *,
+        template: str | Callable[[UpdatePromptArgs], str] | None = None,
+    ) -> None:
+        """Report progress to the conversation, like `update`, without a checkpoint.
+
+        Does the same, in the same order, and never blocks: it neither yields to other tasks
+        nor checks for cancellation. Use it where awaiting is not possible or where several
+        updates must be taken in one step (a reader forwarding progress in the order it
+        arrives); a tool body should prefer ``await ctx.update(...)``. Like `update`, after
+        the call ended the update is only recorded, and a warning is logged.
 
         Args:
             message: The progress text. A str is wrapped by the template; any other value is
@@ -311,7 +336,6 @@ class RunContext(Generic[UserdataT]):
                 entry_id,
                 call.call_id,
             )
-        await (checkpoint() if binding is None else binding.checkpoint())
 
     def _conversation(self, what: str) -> Conversation:
         session: object = self._session

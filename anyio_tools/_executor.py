@@ -29,6 +29,7 @@ from anyio import AsyncContextManagerMixin, get_cancelled_exc_class
 from anyio.lowlevel import checkpoint
 
 from ._arguments import parse_arguments
+from ._caller import CallerTask, UpdateCallback, follow_joined
 from ._calls import CallHandle
 from ._chat import FunctionCall, FunctionCallOutput
 from ._context import RunContext, UpdatePair
@@ -50,7 +51,7 @@ from ._instrument import Instrumentation, ObservedHost, call_safely, default_ins
 from ._loop import ANY_LOOP, Loop
 from ._nohost import NoConversation
 from ._options import AsyncToolOptions, ToolOptions, check_seconds
-from ._outcomes import DispatchResult
+from ._outcomes import CallResult, DispatchResult
 from ._registry import CallRegistry, RunningCall
 from ._runner import CallRunner
 from ._tools import Tool
@@ -506,6 +507,69 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         assert answer is not None  # set before the event
         return answer
 
+    async def call(
+        self,
+        tool: Tool,
+        ctx: RunContext[Any] | FunctionCall,
+        raw_arguments: str | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the call's deadline, not this wait's
+        idle_timeout: float | None = None,
+        on_update: UpdateCallback | None = None,
+    ) -> CallResult:
+        """Run one call to its end in the calling task and return how it ended.
+
+        For callers that wait for the end anyway (a server answering a request, a script):
+        the call is admitted exactly as `start` admits one (all or nothing, the tool's
+        duplicate policy, `CallStarted`, the registry), then its tool runs right here, under
+        a cancel scope of its own, instead of in a task of the executor. It is listed by
+        `calls` while it runs, and cancelling it there (or through the LLM's cancel tool, a
+        ``replace`` duplicate, `drain` or closing the executor) makes this return its
+        ``cancelled`` result. Blocks until the call ended; always a checkpoint. Cancelling
+        ``call()`` cancels the call: it ends ``cancelled`` (cause ``host``) and the
+        cancellation propagates.
+
+        Args:
+            tool: The tool to run.
+            ctx: A fresh context for the call, or just the call item (a context without
+                session or turn is built for it).
+            raw_arguments: The LLM's arguments text; by default the call item's.
+            timeout: Seconds this call may run, instead of the tool's or the executor's
+                (``math.inf``: no limit).
+            idle_timeout: Seconds this call may go without an update or heartbeat, instead
+                of the tool's or the executor's (``math.inf``: no limit).
+            on_update: Called with each update (`CallUpdated`), in order, synchronously
+                inside the tool's ``ctx.update()``; what it raises, ``ctx.update()`` raises.
+
+        Returns:
+            How the call ended. A call that joins a running one (``on_duplicate="join"``)
+            runs nothing: it returns the running call's result, and *on_update* gets that
+            call's updates.
+
+        Raises:
+            CallRefusedError: The call was not admitted (invalid JSON arguments, refused by
+                the duplicate policy, executor draining, call id already running).
+            ExecutorClosedError: The executor was never entered, or is closed.
+            RuntimeError: The context is bound to another call already.
+            ValueError: A *timeout* or *idle_timeout* that is not > 0.
+        """
+        if isinstance(ctx, FunctionCall):
+            ctx = RunContext(function_call=ctx)
+        limits = _limits(timeout, idle_timeout)
+        await self._loop.checkpoint()  # a cancelled caller admits nothing
+        caller = CallerTask(on_update)
+        try:
+            call = await self._admit_call(tool, ctx, raw_arguments, limits, caller)
+        except CallRefusedError as refused:
+            logger.debug("call %s: refused (%s)", ctx.function_call.call_id, refused)
+            raise
+        except _Joined as joined:
+            return await follow_joined(joined.call, on_update)
+        await caller.run()
+        outcome = call.outcome
+        assert outcome is not None  # settled by the runner before it returned
+        return outcome.result(call.call_id, call.cause)
+
     async def _join(self, item: FunctionCall, call: CallHandle) -> DispatchResult:
         # JOIN-2: the joiner mirrors the running call's first answer; it has no task, no
         # events and no entries of its own, so later updates are voiced once (JOIN-3).
@@ -523,6 +587,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         ctx: RunContext[Any],
         raw_arguments: str | None,
         limits: _Limits | None = None,
+        caller: CallerTask | None = None,
     ) -> CallHandle:
         if self._state is not ExecutorState.OPEN:
             self._check_open()
@@ -539,7 +604,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         prepared = tool.prepare(parsed.value)
         if tool.info.on_duplicate is DuplicateMode.ALLOW:
             return self._admit(
-                tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits
+                tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits, caller
             )
         async with self._gate:  # DUP-7: FIFO, held through a replacement's wait
             same_key = self._by_key.get(prepared.key)
@@ -559,7 +624,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             for old in decision.replace:
                 await old.wait_ended()
             return self._admit(
-                tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits
+                tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits, caller
             )
 
     def _admit(
@@ -571,6 +636,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         error: InvalidArgumentsError | None,
         key: tuple[str, str | None],
         limits: _Limits | None,
+        caller: CallerTask | None = None,
     ) -> CallHandle:
         # EXE-5 (c)-(e): one synchronous step. Every check comes before the first change, and
         # nothing after the first change can fail: all or nothing.
@@ -585,7 +651,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         if error is not None:
             call.arguments_value = None
         call.guard = self._guard(tool.info, limits)
-        ctx.bind(call, function_call=item)
+        ctx.bind(call if caller is None else caller.binding(call), function_call=item)
         self._registry.add(call)
         self._calls[call_id] = call
         if tool.info.on_duplicate is not DuplicateMode.ALLOW:
@@ -596,6 +662,10 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         if self._instrument is not None:
             call_safely(self._instrument.call_started, call)
             run = self._run_instrumented
+        if caller is not None:  # CALL-1: the body runs in the caller's task, after this
+            call.task = caller
+            caller.admitted(run, call, error)
+            return call
         call.task = self._task_group.start_soon(run, call, error, name=f"tool-call {call_id}")
         return call
 

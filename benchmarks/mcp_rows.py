@@ -2,10 +2,12 @@
 against the bare SDK on both sides.
 
 Both setups serve one tool that returns its argument at once and make plain calls (no MCP
-tasks) sequentially from one client: the bare SDK as a low-level ``Server`` called with ``Client.call_tool``; ours as
-``build_mcp_server`` called through ``MCPToolset`` and ``ToolExecutor.execute``. Over the
+tasks) sequentially from one client: the bare SDK as a low-level ``Server`` called with
+``Client.call_tool``; ours as ``build_mcp_server`` called through ``MCPToolset`` and
+``ToolExecutor.call`` (which, like ``Client.call_tool``, waits for the end; the same calls
+through ``ToolExecutor.execute`` are reported too, without a target). Over the
 in-memory transport both run in the worker's loop; over streamable HTTP each server runs in
-its own process (uvicorn on 127.0.0.1), started once per worker.
+its own process (hypercorn on 127.0.0.1, as ``serve_mcp`` serves), started once per worker.
 
 ``run.py`` imports this module and merges `measure` into its rounds and `ROWS` into its
 tables. ``python benchmarks/mcp_rows.py --serve bare|ours --port N`` is the server process.
@@ -14,6 +16,7 @@ tables. ``python benchmarks/mcp_rows.py --serve bare|ours --port N`` is the serv
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import socket
@@ -33,6 +36,7 @@ from mcp.server.context import ServerRequestContext
 
 from anyio_tools import FunctionCall, RunContext, ToolExecutor, function_tool
 from anyio_tools.mcp import MCPToolset, build_mcp_server
+from anyio_tools.mcp._http import serve_http
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA: dict[str, Any] = {
@@ -71,24 +75,22 @@ _CHUNKS = 5
 """Both setups run in alternating chunks, so a slow spell of a shared machine hits both."""
 
 
-async def _alternating(
-    ours: Callable[[int], Awaitable[None]], bare: Callable[[int], Awaitable[None]], n: int
-) -> tuple[float, float]:
-    await ours(-1)  # warm-up
-    await bare(-1)
-    spent = [0.0, 0.0]
+async def _alternating(setups: Sequence[Callable[[int], Awaitable[None]]], n: int) -> list[float]:
+    for one in setups:
+        await one(-1)  # warm-up
+    spent = [0.0] * len(setups)
     per_chunk = max(1, n // _CHUNKS)
     for _ in range(_CHUNKS):
-        for index, one in enumerate((ours, bare)):
+        for index, one in enumerate(setups):
             start = time.perf_counter()
             for i in range(per_chunk):
                 await one(i)
             spent[index] += time.perf_counter() - start
     calls = per_chunk * _CHUNKS
-    return spent[0] / calls * 1e6, spent[1] / calls * 1e6
+    return [total / calls * 1e6 for total in spent]
 
 
-async def _row(ours_server: Any, bare_server_spec: Any, n: int) -> tuple[float, float]:
+async def _row(ours_server: Any, bare_server_spec: Any, n: int) -> tuple[float, float, float]:
     async with (
         MCPToolset(id="bench", server=ours_server, use_tasks=False) as toolset,
         ToolExecutor() as executor,
@@ -98,16 +100,21 @@ async def _row(ours_server: Any, bare_server_spec: Any, n: int) -> tuple[float, 
 
         async def ours(i: int) -> None:
             call = FunctionCall(call_id=f"c{i}", name="echo", arguments=f'{{"x": {i}}}')
+            await executor.call(tool, call)  # runs to its end, as the bare call does
+
+        async def ours_execute(i: int) -> None:
+            call = FunctionCall(call_id=f"e{i}", name="echo", arguments=f'{{"x": {i}}}')
             await executor.execute(tool, RunContext(function_call=call))
 
         async def bare(i: int) -> None:
             await client.call_tool("echo", {"x": i})
 
-        return await _alternating(ours, bare, n)
+        ours_us, execute_us, bare_us = await _alternating((ours, ours_execute, bare), n)
+        return ours_us, bare_us, execute_us
 
 
-async def memory_row(n: int) -> tuple[float, float]:
-    """Per-call µs over the in-memory transport: (ours, bare SDK)."""
+async def memory_row(n: int) -> tuple[float, float, float]:
+    """Per-call µs over the in-memory transport: (ours, bare SDK, ours through execute())."""
     return await _row(build_mcp_server([echo]), bare_server(), n)
 
 
@@ -157,8 +164,8 @@ async def _both_served() -> AsyncIterator[tuple[str, str]]:
         yield urls["ours"], urls["bare"]
 
 
-async def http_row(n: int) -> tuple[float, float]:
-    """Per-call µs over streamable HTTP on loopback: (ours, bare SDK)."""
+async def http_row(n: int) -> tuple[float, float, float]:
+    """Per-call µs over streamable HTTP on loopback: (ours, bare SDK, ours through execute())."""
     async with _both_served() as (ours_url, bare_url):
         return await _row(ours_url, bare_url, n)
 
@@ -167,8 +174,9 @@ async def measure(n_memory: int, n_http: int) -> dict[str, float]:
     """One round of row 10: per-call µs and calls per second, ours and bare."""
     figures: dict[str, float] = {}
     for transport, row, n in (("memory", memory_row, n_memory), ("http", http_row, n_http)):
-        ours, bare = await row(n)
+        ours, bare, execute = await row(n)
         figures[f"mcp.{transport}.call_us"] = ours
+        figures[f"mcp.{transport}.execute_us"] = execute
         figures[f"mcp.{transport}.calls_per_s"] = 1e6 / ours
         figures[f"baseline.mcp.{transport}.call_us"] = bare
         figures[f"baseline.mcp.{transport}.calls_per_s"] = 1e6 / bare
@@ -183,7 +191,7 @@ KEYS = tuple(
     for prefix in ("", "baseline.")
     for transport in ("memory", "http")
     for figure in ("call_us", "calls_per_s")
-)
+) + tuple(f"mcp.{transport}.execute_us" for transport in ("memory", "http"))
 """Every figure `measure` reports."""
 
 ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | None]] = [
@@ -193,6 +201,13 @@ ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | None]] = [
         "baseline.mcp.memory.call_us",
         "<= 1.2x",
         lambda r: r <= 1.2,
+    ),
+    (
+        "10 same, client execute() (µs)",
+        "mcp.memory.execute_us",
+        "baseline.mcp.memory.call_us",
+        "",
+        None,
     ),
     (
         "10 MCP calls/s, in-memory",
@@ -209,6 +224,13 @@ ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | None]] = [
         lambda r: r <= 1.2,
     ),
     (
+        "10 same, client execute() (µs)",
+        "mcp.http.execute_us",
+        "baseline.mcp.http.call_us",
+        "",
+        None,
+    ),
+    (
         "10 MCP calls/s, HTTP loopback",
         "mcp.http.calls_per_s",
         "baseline.mcp.http.calls_per_s",
@@ -220,11 +242,10 @@ ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | None]] = [
 
 
 def _serve(kind: str, port: int) -> None:
-    import uvicorn
-
+    # Both servers behind the HTTP server ``serve_mcp`` uses (hypercorn), on asyncio.
     server = build_mcp_server([echo]) if kind == "ours" else bare_server()
     app = server.streamable_http_app(host="127.0.0.1")
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error")
+    anyio.run(functools.partial(serve_http, app, host="127.0.0.1", port=port))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

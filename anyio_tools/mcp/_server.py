@@ -13,12 +13,14 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal, final
 
 import anyio
 import mcp_types
+from anyio import TaskHandle
 from anyio.abc import TaskGroup, TaskStatus
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
@@ -27,18 +29,19 @@ from mcp.server.stdio import stdio_server
 from anyio_tools._calls import CallHandle
 from anyio_tools._chat import FunctionCall
 from anyio_tools._errors import CallRefusedError
+from anyio_tools._events import CallUpdated
 from anyio_tools._executor import ToolExecutor
 from anyio_tools._options import ToolHandlingOptions, ToolOptions
 from anyio_tools._tools import Tool
 from anyio_tools._toolsets import ToolsetItem, flatten_tools
 
+from ._http import serve_http
 from ._results import call_tool_result
 from ._tasks_server import (
     TASK_CAPABILITY,
     TaskCalls,
     TaskStore,
     add_task_methods,
-    cancel_for_client,
 )
 
 __all__ = ["build_mcp_server", "mcp_tool", "serve_mcp"]
@@ -167,9 +170,9 @@ def build_mcp_server(
         await anyio.lowlevel.checkpoint()
         return mcp_types.ListToolsResult(tools=listing)
 
-    async def start_call(
+    async def prepare(
         ctx: ServerRequestContext[Any, Any], params: mcp_types.CallToolRequestParams
-    ) -> mcp_types.CallToolResult | tuple[TaskStore, CallHandle, TaskGroup]:
+    ) -> mcp_types.CallToolResult | tuple[_Sessions, ToolExecutor, Tool, FunctionCall]:
         tool = by_name.get(params.name)
         if tool is None:
             await anyio.lowlevel.checkpoint()
@@ -183,24 +186,29 @@ def build_mcp_server(
             name=params.name,
             arguments=json.dumps(params.arguments or {}),
         )
+        return sessions, executor, tool, item
+
+    async def start_call(
+        ctx: ServerRequestContext[Any, Any], params: mcp_types.CallToolRequestParams
+    ) -> mcp_types.CallToolResult | tuple[TaskStore, CallHandle, TaskGroup]:
+        prepared = await prepare(ctx, params)
+        if isinstance(prepared, mcp_types.CallToolResult):
+            return prepared
+        sessions, executor, tool, item = prepared
         try:
             handle = await executor.start(tool, item)
         except CallRefusedError as refused:
-            output = refused.result.output
-            return mcp_types.CallToolResult(
-                content=[mcp_types.TextContent(type="text", text=output.output)],
-                is_error=output.is_error,
-            )
+            return _refused_result(refused)
         return sessions.tasks, handle, sessions.task_group
 
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: mcp_types.CallToolRequestParams
     ) -> mcp_types.CallToolResult:
-        started = await start_call(ctx, params)
-        if isinstance(started, mcp_types.CallToolResult):
-            return started
-        sessions: _Sessions = ctx.lifespan_context
-        return await _follow(ctx, started[1], sessions.close_timeout)
+        prepared = await prepare(ctx, params)
+        if isinstance(prepared, mcp_types.CallToolResult):
+            return prepared
+        sessions, executor, tool, item = prepared
+        return await _call(ctx, sessions.task_group, executor, tool, item)
 
     server_class = _TaskServer if tasks else Server
     server: Server[Any] = server_class(
@@ -226,29 +234,102 @@ class _TaskServer(Server[Any]):
         return capabilities.model_copy(update={"tasks": TASK_CAPABILITY})
 
 
-async def _follow(
-    ctx: ServerRequestContext[Any, Any], handle: CallHandle, close_timeout: float
+async def _call(
+    ctx: ServerRequestContext[Any, Any],
+    task_group: TaskGroup,
+    executor: ToolExecutor,
+    tool: Tool,
+    item: FunctionCall,
 ) -> mcp_types.CallToolResult:
-    """Send the call's updates as progress, then return its result; cancel it if we stop."""
+    """Run one call in this request's task; its updates go out as progress before the result."""
+    progress = _Progress(ctx, task_group, item.call_id)
     try:
-        await handle.answer()
-        outcome = handle.outcome
-        if outcome is not None and not handle.non_blocking:
-            # Ended without an update: the executor settled the end synchronously before it
-            # released the answer (registry, end event), so its outcome is the result and
-            # waiting for the call's task to return would only cost a loop iteration.
-            return call_tool_result(outcome.result(handle.call_id, handle.cancel_cause))
-        count = 0
-        async for update in handle.updates():
-            count += 1
-            await ctx.session.report_progress(count, None, update.message)
-        result = await handle.result()
+        result = await executor.call(tool, item, on_update=progress.take)
+    except CallRefusedError as refused:
+        return _refused_result(refused)
+    except anyio.get_cancelled_exc_class():
+        # The request was cancelled (the client's notifications/cancelled, a lost connection):
+        # the call ended cancelled with it, since no one would receive its result.
+        if not tool.info.cancellable:
+            logger.warning(
+                "MCP call %s (%s) cancelled by the MCP client (the client abandoned the "
+                "request) although the tool is not flagged cancellable: no one would "
+                "receive its result",
+                item.call_id,
+                tool.name,
+            )
+        raise
     finally:
-        if handle.outcome is None:  # we stop following: the client cancelled or is gone
-            cancel_for_client(handle, "the client abandoned the request")
-            with anyio.move_on_after(close_timeout, shield=True):
-                await handle.result()
+        sender = progress.finish()
+    if sender is not None:
+        try:
+            await sender.wait()  # every update goes out before the result
+        finally:
+            sender.cancel()  # a no-op once it finished
     return call_tool_result(result)
+
+
+@final
+class _Progress:
+    """A served call's updates as ``notifications/progress`` (progress 1, 2, 3..., the update
+    as the message), in order, sent by one task of the lifespan's group that the first update
+    starts (a call without updates starts none); the request waits for it before answering."""
+
+    __slots__ = ("_ctx", "_ended", "_name", "_pending", "_sender", "_task_group", "_wakeup")
+
+    def __init__(self, ctx: ServerRequestContext[Any, Any], task_group: TaskGroup, name: str):
+        self._ctx = ctx
+        self._task_group = task_group
+        self._name = name
+        self._pending: deque[str] = deque()
+        self._sender: TaskHandle[None] | None = None
+        self._wakeup: anyio.Event | None = None
+        self._ended = False
+
+    def take(self, update: CallUpdated) -> None:
+        """Take one update of the call (its ``on_update``)."""
+        self._pending.append(update.message)
+        if self._sender is None:
+            self._sender = self._task_group.start_soon(
+                self._send, name=f"mcp-progress {self._name}"
+            )
+        else:
+            self._wake()
+
+    def finish(self) -> TaskHandle[None] | None:
+        """Say the call ended; return the sender to wait for, if any update started one."""
+        self._ended = True
+        self._wake()
+        return self._sender
+
+    def _wake(self) -> None:
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None:
+            wakeup.set()
+
+    async def _send(self) -> None:
+        count = 0
+        pending = self._pending
+        try:
+            while True:
+                if pending:
+                    count += 1
+                    await self._ctx.session.report_progress(count, None, pending.popleft())
+                elif self._ended:
+                    return
+                else:
+                    self._wakeup = anyio.Event()
+                    await self._wakeup.wait()
+        except Exception:  # the request's connection failed: its answer fails there too
+            logger.debug("progress of MCP call %s not sent", self._name, exc_info=True)
+
+
+def _refused_result(refused: CallRefusedError) -> mcp_types.CallToolResult:
+    output = refused.result.output
+    return mcp_types.CallToolResult(
+        content=[mcp_types.TextContent(type="text", text=output.output)],
+        is_error=output.is_error,
+    )
 
 
 def _error_result(text: str) -> mcp_types.CallToolResult:
@@ -270,7 +351,7 @@ async def serve_mcp(
     """Serve ``tools`` over MCP until cancelled (or, on stdio, until the client leaves).
 
     ``stdio`` serves the process's stdin and stdout (on asyncio or trio). ``http`` serves
-    streamable HTTP at ``http://host:port/path`` with uvicorn (asyncio only).
+    streamable HTTP at ``http://host:port/path`` with hypercorn (on asyncio or trio).
 
     Args:
         tools: Tools and toolsets to serve.
@@ -291,8 +372,5 @@ async def serve_mcp(
         return
     if transport != "http":
         raise ValueError(f"transport must be 'stdio' or 'http', got {transport!r}")
-    import uvicorn  # an optional server: only this transport needs it
-
     app = server.streamable_http_app(streamable_http_path=path, host=host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
-    await uvicorn.Server(config).serve()
+    await serve_http(app, host=host, port=port)

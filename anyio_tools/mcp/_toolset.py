@@ -22,7 +22,6 @@ from mcp.shared.exceptions import MCPError
 
 from anyio_tools._context import RunContext
 from anyio_tools._errors import ToolError
-from anyio_tools._groups import collapse_groups
 from anyio_tools._info import DuplicateMode, DuplicateScope, ToolFlag, ToolInfo
 from anyio_tools._options import ToolHandlingOptions
 from anyio_tools._tools import RawFunctionTool, Tool, function_tool
@@ -31,7 +30,7 @@ from anyio_tools.runtime import AsyncToolset
 from ._connection import Connector, Link, ServerSpec, transport_factory
 from ._results import render_progress, result_value
 from ._tasks_client import call_as_task
-from ._wire import ProgressRoute
+from ._wire import Progress
 
 __all__ = ["MCPToolOptions", "MCPToolset"]
 
@@ -250,30 +249,26 @@ class MCPToolset(AsyncToolset):
         if task and link.tasks:
             return await self._call_as_task(link, name, ctx, arguments, report, template)
         route = link.tap.open_route(link.new_token())
+        if report:
+            # The read loop hands each notification over as it reads it, in wire order, and
+            # none after the answer: the updates need no task of their own.
+            def forward(item: Progress) -> None:
+                ctx.update_nowait(render_progress(item), template=template)
+
+            route.sink = forward
         outcome: mcp_types.CallToolResult | Exception
         try:
-            # The request runs in this task; a forwarding task starts only when the first
-            # progress notification arrives, so a call without progress spawns nothing.
-            with collapse_groups():  # a failed update raises as itself, not in a group
-                async with anyio.create_task_group() as tg:
-                    if report:
-
-                        def forward() -> None:
-                            tg.start_soon(
-                                _forward, route, ctx, template, name=f"mcp-progress {name}"
-                            )
-
-                        route.on_first = forward
-                    try:
-                        outcome = await link.client.call_tool(
-                            name, arguments, meta={"progress_token": route.token}
-                        )
-                    except Exception as exc:  # noqa: BLE001 - turned into a ToolError below
-                        outcome = exc
-                    finally:
-                        route.finish()  # later progress is dropped; the forwarder drains and ends
+            with route.scope:  # a failed update cancels the request
+                try:
+                    outcome = await link.client.call_tool(
+                        name, arguments, meta={"progress_token": route.token}
+                    )
+                except Exception as exc:  # noqa: BLE001 - turned into a ToolError below
+                    outcome = exc
         finally:
             link.tap.forget(route)
+        if route.error is not None:
+            raise route.error  # as ctx.update() would have raised it
         if isinstance(outcome, Exception):
             raise self._error(link, name, outcome)
         return result_value(name, outcome)
@@ -317,15 +312,3 @@ class MCPToolset(AsyncToolset):
             return ToolError(f"the MCP server {self.id!r} refused `{name}`: {exc.error.message}")
         logger.warning("MCP call of %r failed", name, exc_info=exc)
         return ToolError(f"the MCP call of `{name}` failed: {type(exc).__name__}: {exc}")
-
-
-async def _forward(route: ProgressRoute, ctx: RunContext[Any], template: str | None) -> None:
-    """Turn a request's progress into updates, in wire order, until the request finished."""
-    while True:
-        item = route.pop()
-        if item is not None:
-            await ctx.update(render_progress(item), template=template)
-            continue
-        if route.finished:
-            return
-        await route.wait()

@@ -71,68 +71,41 @@ class TaskNotes:
 
 @final
 class ProgressRoute:
-    """The progress notifications of one request, in wire order, until its answer."""
+    """The progress notifications of one request, handed to its sink in wire order, as they
+    are read, until its answer (the read loop calls the sink synchronously)."""
 
-    __slots__ = (
-        "_pending",
-        "_wakeup",
-        "answered",
-        "finished",
-        "on_first",
-        "request_id",
-        "task",
-        "token",
-    )
+    __slots__ = ("answered", "error", "request_id", "scope", "sink", "task", "token")
 
     def __init__(self, token: str, *, task: bool = False) -> None:
         self.token = token
         self.task = task  # a task-augmented tools/call (see WireTap.received)
         self.request_id: Any = None  # set when the request is sent
         self.answered = False  # the answer was read off the wire: later progress is dropped
-        self.finished = False  # the request returned (or failed) to its caller
-        self.on_first: Callable[[], None] | None = None
-        """Called (once, synchronously) when the first notification is taken."""
-        self._pending: deque[Progress] = deque()
-        self._wakeup: anyio.Event | None = None
+        self.sink: Callable[[Progress], None] | None = None
+        """Takes each notification; without one, progress is dropped."""
+        self.scope = anyio.CancelScope()
+        """The request's scope: a failing sink cancels it."""
+        self.error: Exception | None = None
+        """What the sink raised, if it failed (later progress is dropped)."""
 
     def push(self, item: Progress) -> None:
         """Take a notification read off the wire (dropped once the answer was read)."""
         if self.answered:
             logger.debug("progress for token %s after its result was ignored: %r", self.token, item)
             return
-        self._pending.append(item)
-        on_first, self.on_first = self.on_first, None
-        if on_first is not None:
-            on_first()
-        self._wake()
+        sink = self.sink
+        if sink is None:
+            return
+        try:
+            sink(item)
+        except Exception as exc:  # noqa: BLE001 - raised again in the request's own task
+            self.answered = True
+            self.error = exc
+            self.scope.cancel()
 
     def answer(self) -> None:
         """Record that the request's answer was read: later progress is dropped."""
         self.answered = True
-
-    def finish(self) -> None:
-        """Record that the request returned to its caller (and was answered or abandoned)."""
-        self.answered = True
-        self.finished = True
-        self._wake()
-
-    def pop(self) -> Progress | None:
-        """Take the oldest pending notification, if any."""
-        return self._pending.popleft() if self._pending else None
-
-    async def wait(self) -> None:
-        """Wait until a notification is pending or the request finished."""
-        if self._pending or self.finished:
-            await anyio.lowlevel.checkpoint()
-            return
-        if self._wakeup is None:
-            self._wakeup = anyio.Event()
-        await self._wakeup.wait()
-
-    def _wake(self) -> None:
-        wakeup, self._wakeup = self._wakeup, None
-        if wakeup is not None:
-            wakeup.set()
 
 
 @final
@@ -172,7 +145,7 @@ class WireTap:
 
     def forget(self, route: ProgressRoute) -> None:
         """Stop routing a request's progress (its call ended)."""
-        route.finish()
+        route.answer()
         self._routes.pop(route.token, None)
         if route.request_id is not None:
             self._tokens.pop(route.request_id, None)

@@ -107,9 +107,10 @@ def _mcp_call_tasks() -> list[str]:
     return sorted(name for name in names if name.startswith(("mcp-request", "mcp-progress")))
 
 
-async def test_a_call_without_progress_runs_in_the_tools_task_and_forwards_on_demand() -> None:
-    """#14 row 10: the request runs in the tool's own task; a progress-forwarding task starts
-    only with the first progress notification (and ends with the request)."""
+async def test_a_call_runs_in_the_tools_task_and_forwards_progress_without_a_task() -> None:
+    """#14 row 10: the request runs in the tool's own task, and progress becomes updates in
+    the connection's read loop (``ctx.update_nowait``): no call starts a task of its own,
+    with or without progress."""
     probe = Probe()
     with anyio.fail_after(60):
         async with connected(probe) as toolset, ToolExecutor() as executor:
@@ -128,7 +129,7 @@ async def test_a_call_without_progress_runs_in_the_tools_task_and_forwards_on_de
             after = _mcp_call_tasks()
     assert while_quiet == []
     assert quiet_result.output == "finally"
-    assert while_chatty == ["mcp-progress wait"]
+    assert while_chatty == []
     assert chatty_result.status is CallStatus.CANCELLED
     assert after == []
 
@@ -199,3 +200,22 @@ async def test_a_closed_toolset_answers_with_a_clear_error_and_leaks_no_task() -
     assert result.status is CallStatus.ERROR
     assert result.output is not None
     assert "unavailable" in result.output
+
+
+async def test_an_update_that_fails_ends_the_call_with_its_error_and_cancels_the_request() -> None:
+    """#14, UPD-2: progress becomes updates in the read loop (``ctx.update_nowait``); an update
+    whose template fails cancels the request (the server tool stops) and the call ends with
+    that error, as a failing ``ctx.update()`` in the tool would."""
+    probe = Probe()
+
+    def broken(args: object) -> str:
+        raise LookupError("the template broke")
+
+    options = {"wait": {"update_template": broken}}
+    with anyio.fail_after(60):
+        async with connected(probe, tool_options=options) as toolset, ToolExecutor() as ex:
+            result = await ex.call(toolset.get_tool("wait"), item("wait"))
+            await probe.cancelled.wait()
+    assert result.status is CallStatus.ERROR
+    assert isinstance(result.error, LookupError)
+    assert str(result.error) == "the template broke"

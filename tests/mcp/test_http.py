@@ -1,5 +1,6 @@
 """``MCPToolset`` over streamable HTTP on 127.0.0.1: our own ``serve-mcp --transport http``
-in a server process that the test starts and stops (issue #14).
+in a server process that the test starts and stops, served by hypercorn on asyncio and on
+trio (issue #14).
 
 This module overrides ``anyio_backend`` with *real* clocks on both backends: the server is a
 real process behind a real socket, and a virtual clock would jump over the time its I/O
@@ -49,20 +50,22 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-async def http_server() -> AsyncIterator[str]:
-    """Start ``serve-mcp --transport http`` on a free loopback port; stop it afterwards."""
+@pytest.fixture(params=["asyncio", "trio"], ids=["server-asyncio", "server-trio"])
+async def http_server(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Start ``serve-mcp --transport http`` (on the server backend of the parameter) on a
+    free loopback port; stop it afterwards."""
     port = free_port()
     command = [
         sys.executable,
         *("-m", "anyio_tools", "serve-mcp", "tests.mcp.served:tools"),
         *("--transport", "http", "--host", "127.0.0.1", "--port", str(port)),
+        *("--backend", request.param),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = await anyio.open_process(command, cwd=ROOT, env=env)
     try:
         with anyio.fail_after(30):
-            while True:  # the port opens when uvicorn is ready
+            while True:  # the port opens when hypercorn is ready
                 try:
                     stream = await anyio.connect_tcp("127.0.0.1", port)
                 except OSError:

@@ -16,7 +16,7 @@ from mcp import Client
 
 from anyio_tools import CallStatus, FunctionCall, RunContext, ToolExecutor, function_tool
 from anyio_tools.mcp import MCPToolset, build_mcp_server, mcp_tool, memory_transport
-from anyio_tools.mcp._server import _follow
+from anyio_tools.mcp._server import _call
 
 gates: dict[str, anyio.Event] = {}
 server_log: list[str] = []
@@ -158,22 +158,22 @@ class _RequestContext:
         self.session = _RecordingSession()
 
 
-async def test_updates_of_a_call_that_already_ended_go_out_as_progress_before_the_result() -> None:
-    """#14 row 10: the shortcut for a call that ended without an update does not swallow the
-    updates of a call that updated and ended before its request looked (deterministic: the
-    request starts following after the call ended)."""
+async def test_a_served_call_sends_its_updates_as_progress_before_its_result() -> None:
+    """#14 row 10: a served call runs in the request's task (``ToolExecutor.call``); its
+    updates go out as progress 1, 2, 3 in order, all sent before the request answers, by one
+    task started with the first update; a call without updates starts none."""
     context = _RequestContext()
-    async with ToolExecutor() as executor:
-        handle = await executor.start(burst, item("burst", "b1"))
-        await handle.result()
-        answer = await _follow(context, handle, 1.0)  # type: ignore[arg-type]
-        quick = await executor.start(add, item("add", "a1", {"a": 4}))
-        await quick.result()
-        quick_answer = await _follow(context, quick, 1.0)  # type: ignore[arg-type]
-    assert context.session.sent == [(1, "one"), (2, "two"), (3, "three")]
+    async with ToolExecutor() as executor, anyio.create_task_group() as task_group:
+        answer = await _call(context, task_group, executor, burst, item("burst", "b1"))  # type: ignore[arg-type]
+        sent_before_answer = list(context.session.sent)
+        quick_answer = await _call(context, task_group, executor, add, item("add", "a1", {"a": 4}))  # type: ignore[arg-type]
+        senders = [t.name for t in anyio.get_running_tasks() if t.name.startswith("mcp-progress")]
+    assert sent_before_answer == [(1, "one"), (2, "two"), (3, "three")]
+    assert context.session.sent == sent_before_answer
     assert answer.content[0].text == "burst done"  # type: ignore[union-attr]
     assert quick_answer.content[0].text == "5"  # type: ignore[union-attr]
     assert not quick_answer.is_error
+    assert senders == []
 
 
 async def test_updates_just_before_a_quick_end_go_out_as_progress_before_the_result() -> None:
