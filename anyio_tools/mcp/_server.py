@@ -3,9 +3,13 @@
 
 ``build_mcp_server()`` returns the SDK's low-level ``Server``. Its lifespan owns a task group
 with one executor task per client session (``mcp-executor <key>``), so duplicate policies
-apply per client session. A ``tools/call`` starts the call with ``ToolExecutor.start()`` and
-follows its handle: each update is sent as ``notifications/progress`` (progress 1, 2, 3...,
-the update as the message) before the result; a cancelled request cancels the call.
+apply per client session. A ``tools/call`` runs the call in the request's own task with
+``ToolExecutor.call()`` (CALL-1 in ``_caller.py``): each update is sent as
+``notifications/progress`` (progress 1, 2, 3..., the update as the message) by a task of the
+lifespan's group that the first update starts, all before the result (the request waits for
+that task); a cancelled request cancels the call. A task-augmented ``tools/call`` starts the
+call with ``ToolExecutor.start()`` instead (``_tasks_server.py``): its request answers at the
+first update while the call goes on.
 """
 
 from __future__ import annotations
