@@ -71,6 +71,33 @@ async def test_a_span_the_tool_starts_is_a_child_of_its_call_span(telemetry: Tel
     assert [e.name for e in call_span.events] == ["anyio_tools.ended"]
 
 
+async def test_a_call_run_in_its_callers_task_has_its_span_there(telemetry: Telemetry) -> None:
+    """OTEL-1, OBS-2 with CALL-1 (``ToolExecutor.call``): the call's span is current while its
+    tool runs in the caller's task, as the child of the caller's span, and the caller's span is
+    current again afterwards."""
+    own = telemetry.tracer
+
+    @function_tool
+    async def fetch(ctx: RunContext[None]) -> str:
+        """Make a span of its own."""
+        with own.start_as_current_span("GET /weather"):
+            await anyio.lowlevel.checkpoint()
+        return "sunny"
+
+    async with ToolExecutor(instrumentation=telemetry.instrumentation) as executor:
+        with own.start_as_current_span("request") as request:
+            result = await executor.call(fetch, make_ctx("c1", "fetch"))
+            current_after = trace.get_current_span()
+    assert result.output == "sunny"
+    assert current_after is request
+    call_span = telemetry.span("execute_tool fetch")
+    assert call_span.parent is not None
+    assert call_span.parent.span_id == telemetry.span("request").context.span_id
+    child = telemetry.span("GET /weather").parent
+    assert child is not None
+    assert child.span_id == call_span.context.span_id
+
+
 async def test_updates_cancellation_and_duplicates_are_span_events(telemetry: Telemetry) -> None:
     """OTEL-1: updates, the duplicate decision and the cancellation reason are events of the
     replaced call's span; an error outcome sets the span's status and error.type."""
