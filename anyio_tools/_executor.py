@@ -12,6 +12,9 @@ The call's task sets the answer and an event; the dispatcher waits on that event
 the semantics of ``task_group.start`` (SC-3, SC-4: a cancelled dispatcher cancels its
 unreleased call) at the cost of one task per call, which is what keeps dispatch within twice
 the cost of a bare spawn-and-await.
+
+``call()`` admits a call the same way and runs it in its caller's task instead, for callers
+that wait for the end anyway (issue #14; CALL-1..4 in ``_caller.py``).
 """
 
 from __future__ import annotations
