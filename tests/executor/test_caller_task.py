@@ -382,3 +382,16 @@ async def test_what_on_update_raises_is_raised_by_the_tools_update() -> None:
     assert result.status is CallStatus.ERROR
     assert isinstance(result.error, LookupError)
     assert str(result.error) == "no room for step 0"
+
+
+@pytest.mark.virtual_time
+async def test_a_call_in_its_callers_task_ends_at_its_deadline() -> None:
+    """DLN-3, DLN-4 with CALL-1: a call's own timeout applies in the caller's task; call()
+    returns the timeout's result and the caller goes on (it was not cancelled)."""
+    async with ToolExecutor() as executor:
+        result = await executor.call(waits, call_item("w1", "waits"), timeout=5)
+        after = await executor.call(count, call_item("c1", "count", '{"n": 1}'))
+    assert result.status is CallStatus.CANCELLED
+    assert result.cancel_cause is CancelReason.TIMEOUT
+    assert seen == ["cancelled"]
+    assert after.status is CallStatus.DONE
