@@ -214,7 +214,8 @@ async def test_an_update_that_fails_ends_the_call_with_its_error_and_cancels_the
     options = {"wait": {"update_template": broken}}
     with anyio.fail_after(60):
         async with connected(probe, tool_options=options) as toolset, ToolExecutor() as ex:
-            result = await ex.call(toolset.get_tool("wait"), item("wait"))
+            handle = await ex.start(toolset.get_tool("wait"), item("wait"))
+            result = await handle.result()
             await probe.cancelled.wait()
     assert result.status is CallStatus.ERROR
     assert isinstance(result.error, LookupError)
