@@ -32,6 +32,7 @@ from anyio_tools._errors import SessionClosedError
 from anyio_tools._executor import ExecutorScope, ToolExecutor
 from anyio_tools._floor import FloorToken
 from anyio_tools._groups import collapse_groups
+from anyio_tools._host import SubAgentTask
 from anyio_tools._instrument import Instrumentation, default_instrumentation
 from anyio_tools._options import ToolHandlingOptions, ToolOptions
 from anyio_tools._registry import CallRegistry
@@ -474,7 +475,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
             await self._changed.wait()
         await anyio.lowlevel.checkpoint()
 
-    async def run_task(self, task: AgentTask[ResultT]) -> ResultT:
+    async def run_task(self, task: SubAgentTask[ResultT]) -> ResultT:
         """Pause the current agent, run ``task`` on top of it, resume it, return the result.
 
         A pause handoff (CON-4, HND-2): the current activity becomes
@@ -484,8 +485,14 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         and closes as in a close handoff, and the paused activity is ``ACTIVE`` again: what
         its calls reported meanwhile is voiced on it in one reply. Tasks nest.
 
+        Reachable from a tool as ``ctx.session.run_task(task)``. Blocks until the task
+        ended; cancelling the wait closes the task's activity, resumes the paused agent and
+        lets the cancellation go on. While the agent is paused, a turn of it that would take
+        another step (the LLM's follow-up to its calls' answers, say) takes none, as if
+        interrupted, and its calls' fillers stay silent.
+
         Args:
-            task: The task agent (a fresh instance: a task runs once).
+            task: The task agent, an `AgentTask` (a fresh instance: a task runs once).
 
         Returns:
             The value the task passed to `AgentTask.complete`.
@@ -540,7 +547,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         finally:
             with anyio.CancelScope(shield=True):
                 await self._end_task(parent, activity)
-        return task._result()
+        return cast(ResultT, task._result())
 
     async def _end_task(self, parent: Activity, activity: Activity) -> None:
         if self._closing:  # HND-3: _close closes the task's activity, then the paused ones
