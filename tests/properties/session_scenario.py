@@ -360,17 +360,20 @@ async def session_scenario(
         session.on(None, _events.append)
         for agent in agents:
             cast(Greeting, agent).session = session
-        async with session:
-            await session.start(agents[0])
-            sc = SessionScenario(session, agents)
-            sc.llm = llm  # its `requests` are every context an LLM saw (tests/properties/
-            # test_provider_conversions.py converts them for each provider)
-            yield sc
+        try:
+            async with session:
+                await session.start(agents[0])
+                sc = SessionScenario(session, agents)
+                sc.llm = llm  # its `requests` are every context an LLM saw (tests/properties/
+                # test_provider_conversions.py converts them for each provider)
+                yield sc
+                for send in list(_senders.values()):
+                    send.close()
+        finally:
+            # Calls admitted while the session closed opened channels after the loop above;
+            # a failed check leaves them all open.
             for send in list(_senders.values()):
                 send.close()
-        # Calls admitted while the session closed opened channels after the loop above.
-        for send in list(_senders.values()):
-            send.close()
-        for receive in list(_channels.values()):
-            receive.close()
+            for receive in list(_channels.values()):
+                receive.close()
     sc.check(final=True)
