@@ -174,6 +174,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._init_waits()
         self._tool_phases = []
         self._in_tools = set()
+        self._turn_owners = {}
         self._changed = anyio.Event()
         self._activity_event = anyio.Event()
         self._run: RunState | None = None
@@ -690,11 +691,25 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
     def interrupt(self) -> None:
         """Interrupt the turns in flight that allow it: speech playing or queued, and turns
         whose calls run (their calls go on; their answers are committed, and they take no
-        further step: EXE-12)."""
+        further step: EXE-12).
+
+        A turn of an agent paused under a sub-agent task whose calls run is left alone: the
+        user speaking to the task does not cut the paused agent's turn (its call may be the
+        one awaiting the task).
+        """
         for handle in [*self._speaking, *self._in_tools, *(h for h, _ in self._slot_waiters)]:
-            if handle.allow_interruptions:
+            if handle.allow_interruptions and not self._waits_paused(handle):
                 handle.interrupt()
                 self._cut(handle)
+
+    def _waits_paused(self, handle: SpeechHandle) -> bool:
+        # Issue #18, HND-2: a paused agent's turn that is not speaking waits for its calls.
+        owner = self._turn_owners.get(handle)
+        return (
+            owner is not None
+            and owner.state is ActivityState.PAUSED
+            and handle not in self._speaking
+        )
 
     def _cut(self, handle: SpeechHandle) -> None:
         scope = self._cut_scopes.get(handle)

@@ -87,6 +87,7 @@ class TurnRunner:
     _cut_scopes: dict[SpeechHandle, anyio.CancelScope]
     _tool_phases: list[_ToolPhase]
     _in_tools: set[SpeechHandle]
+    _turn_owners: dict[SpeechHandle, Activity]  # the activity each running turn speaks for
     _agent_state: AgentState
     _user_state: UserState
 
@@ -147,6 +148,7 @@ class TurnRunner:
                 activity = await self._activity_for_turn()
                 activity.turn_started()
                 counted = activity
+            self._turn_owners[handle] = activity
             while True:
                 if outputs:  # issue #20 item 4: a follow-up is not spoken over the user
                     await self._wait_user_quiet(handle)
@@ -204,6 +206,7 @@ class TurnRunner:
                 self._in_tools.discard(handle)
             if counted is not None:
                 counted.turn_ended()
+            self._turn_owners.pop(handle, None)
             handle._mark_done()
             self._settle_agent_state()
             self._notify()

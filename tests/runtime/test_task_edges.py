@@ -216,3 +216,35 @@ async def test_tool_handoff_inside_a_task_is_refused() -> None:
             await session.run(user_input="yes")
             await wait_until_current(session, main)
     assert results == [True]
+
+
+@pytest.mark.virtual_time
+async def test_user_speaking_to_the_task_does_not_cut_the_paused_agents_turn() -> None:
+    """HND-2, EXE-12, issue #18: a blocking tool awaits a task; the user speaking to the task
+    interrupts the task's speech, not the paused agent's turn that waits for that tool, so
+    the tool's result is answered by a follow-up step once the agent is back."""
+    task = Consent()
+
+    @function_tool
+    async def book(ctx: RunContext[None]) -> str:
+        """Book after asking for consent (blocking: the turn waits for it)."""
+        consent = await ctx.session.run_task(task)
+        return f"booked with consent={consent}"
+
+    session: AgentSession[None] = AgentSession(llm=llm(SCRIPT))
+    main = Agent(instructions="main", tools=[book], name="main")
+    async with session:
+        await session.start(main)
+        with anyio.fail_after(60):
+            turn = session.generate_reply(user_input="book")
+            await wait_until_current(session, task)
+            session.user_started_speaking()  # the user answers the task
+            session.user_stopped_speaking()
+            assert not turn.interrupted
+            await session.run(user_input="yes")
+            await turn.wait_for_playout()
+        assert not turn.interrupted
+        assert session.current_agent is main
+    outputs = [getattr(item, "output", None) for item in main.chat_ctx.items]
+    assert "booked with consent=True" in outputs
+    assert said(main.chat_ctx)[-1] == "ok"  # the follow-up step to the tool's answer
