@@ -92,9 +92,10 @@ class SubAgentTask(Protocol[ResultT_contra]):
 class SessionHandle(Protocol[UserdataT_co]):
     """The conversation a tool call belongs to, as its context sees it (``ctx.session``).
 
-    What a tool may do with its session: read the application's data, and speak, typically
-    inside ``async with ctx.foreground():``. The reference ``AgentSession`` implements it; a
-    framework that embeds anyio_tools implements it for its own session object.
+    What a tool may do with its session: read the application's data, speak (typically
+    inside ``async with ctx.foreground():``), and await a sub-agent task. The reference
+    ``AgentSession`` implements it; a framework that embeds anyio_tools implements it for its
+    own session object (one without sub-agents raises ``RuntimeError`` from `run_task`).
     """
 
     @property
