@@ -45,7 +45,15 @@ from ._events import (
     ToolEvent,
 )
 from ._executor import ExecutorScope, ExecutorState, ToolExecutor
-from ._host import Conversation, ReplyHandle, ReplyTarget, SessionHandle, ToolHost, TurnHandle
+from ._host import (
+    Conversation,
+    ReplyHandle,
+    ReplyTarget,
+    SessionHandle,
+    SubAgentTask,
+    ToolHost,
+    TurnHandle,
+)
 from ._info import DuplicateMode, DuplicateScope, ToolFlag, ToolInfo
 from ._instrument import Instrumentation
 from ._ledger import Delivery
@@ -130,6 +138,7 @@ __all__ = [
     "SessionClosedError",
     "SessionHandle",
     "StopResponse",
+    "SubAgentTask",
     "TimeoutPromptArgs",
     "Tool",
     "ToolError",

@@ -1,8 +1,9 @@
 """The demonstration run by ``make demo``: a flight-booking conversation, printed live.
 
-It shows progress updates, one coalesced reply, a duplicate call asking for confirmation, a
-filler during a slow step, a handoff while the booking keeps running (its result reaches the
-new agent), and a cancel requested by the user. It uses public names only.
+It shows progress updates, one coalesced reply, a sub-agent task (the booking pauses its agent
+to collect the user's consent, then goes on once the agent is back), a duplicate call asking
+for confirmation, a filler during a slow step, a handoff while the booking keeps running (its
+result reaches the new agent), and a cancel requested by the user. It uses public names only.
 
 The LLM is scripted by default; ``--llm openai`` plays the same user turns against any server
 that speaks OpenAI's Chat Completions API (issue #13 item 5).
@@ -27,13 +28,17 @@ from . import (
     ReplyDropped,
     ReplyUpdated,
     RunContext,
+    SessionHandle,
     ToolFlag,
     function_tool,
 )
 from ._chat import AgentHandoff, ChatMessage, FunctionCallOutput
 from .runtime import (
     Agent,
+    AgentPaused,
+    AgentResumed,
     AgentSession,
+    AgentTask,
     AsyncToolset,
     ConversationItemAdded,
     LLMRequest,
@@ -76,10 +81,40 @@ async def book_flight(ctx: RunContext[None], origin: str, destination: str) -> s
     await ctx.update("found 3 flights")
     await _clock.wait(0.3)
     await ctx.update("the best one is AF006 at 9:40, booking it")
+    async with ctx.foreground():
+        pass  # the updates above were voiced: now ask (the booker is paused meanwhile)
+    if not await ctx.session.run_task(FareConsent(ctx.session)):
+        return "not booked: the fare conditions were declined"
     filler = "The airline is still confirming, one moment."
     async with ctx.with_filler(filler, delay=1.0 / _clock.speed):  # scaled like every delay
         await _clock.wait(7.5)
     return f"booked AF006 {origin}-{destination}, seat 12A"
+
+
+class FareConsent(AgentTask[bool]):
+    """A short sub-agent: asks the user to accept the fare conditions; True if they do."""
+
+    def __init__(self, session: SessionHandle[None]) -> None:
+        super().__init__(
+            instructions="Ask whether the user accepts the fare conditions of flight AF006 "
+            "(non-refundable, one cabin bag); record the answer with record_consent.",
+            name="fare_consent",  # the transcript tells a pause from a handoff by it
+        )
+        self._session = session
+
+    async def on_enter(self) -> None:
+        self._session.say("AF006 is non-refundable, with one cabin bag. Do you accept?")
+        await anyio.lowlevel.checkpoint()
+
+    @function_tool
+    async def record_consent(self, accepts: bool) -> str:
+        """Record whether the user accepts the fare conditions.
+
+        Args:
+            accepts: True if the user accepts them.
+        """
+        self.complete(accepts)
+        return "recorded"
 
 
 @function_tool(flags=ToolFlag.CANCELLABLE)
@@ -135,10 +170,15 @@ def _script(request: LLMRequest) -> ScriptedResponse | str | None:
             return "A booking is already in progress. Do you really want a second one?"
         if last.name == CANCEL_TOOL_NAME:
             return "Done, I stopped the hotel search."
+        if last.name == "record_consent":
+            return "Thank you, noted."
         if last.name == "search_hotels":
             return "I'm searching hotels in New York."
         return "I'm on it; this takes a moment."
     said = (request.last_user_text or "").lower()
+    if "accept" in said:
+        accepts = "not" not in said
+        return ScriptedResponse("", calls=[ScriptedCall("record_consent", {"accepts": accepts})])
     if "cancel" in said:
         hotel = [
             item.call_id
@@ -194,6 +234,10 @@ class _Transcript:
         self.counts: Counter[str] = Counter()
         self.admitted: set[str] = set()
         self.final_settled = anyio.Event()  # a `_final` reached its delivery outcome
+        self.paused = anyio.Event()  # a sub-agent task started on top of an agent
+        self.asked = anyio.Event()  # the task agent spoke
+        self.resumed = anyio.Event()  # and the paused agent is back
+        self.tasks = {"fare_consent"}  # task agents: handing to one is a pause, not a handoff
 
     def line(self, text: str) -> None:
         now = anyio.current_time()
@@ -224,6 +268,8 @@ class _Transcript:
             if isinstance(item, ChatMessage):
                 who = "user " if item.role == "user" else "agent"
                 self.line(f"{who}: {item.content}")
+                if who == "agent" and self.paused.is_set():
+                    self.asked.set()
                 if item.role == "user":
                     self._in_flight()
             elif (
@@ -233,8 +279,17 @@ class _Transcript:
                 first_line = item.output.splitlines()[0] if item.output else ""
                 self.line(f"  .. {item.name} not run ({item.call_id}): {first_line}")
             elif isinstance(item, AgentHandoff):
+                if item.new_agent in self.tasks or item.old_agent in self.tasks:
+                    return  # a pause or a resume: told by the events below
                 self.counts["handoffs"] += 1
                 self.line(f"  => handoff {item.old_agent} -> {item.new_agent}")
+        elif isinstance(event, AgentPaused):
+            self.counts["tasks"] += 1
+            self.paused.set()
+            self.line(f"  => {event.agent_name} paused: task {event.task_name} runs")
+        elif isinstance(event, AgentResumed):
+            self.resumed.set()
+            self.line(f"  => {event.agent_name} resumed: task {event.task_name} ended")
         elif isinstance(event, CallStarted):
             self.counts["calls"] += 1
             self.admitted.add(event.call_id)
@@ -278,6 +333,9 @@ async def _story(out: TextIO, speed: float, llm: LLM | None = None) -> Counter[s
         await session.run(user_input="Book me a flight from Paris to New York.")
         await session.run(user_input="Can you find a hotel there too?")
         await session.run(user_input="What's the weather like there?")
+        await transcript.asked.wait()  # the booking asks for consent (a sub-agent task)
+        await session.run(user_input="Yes, I accept.")
+        await transcript.resumed.wait()
         await session.run(user_input="Book it again please.")
         await session.run(user_input="No. And cancel the hotel search, actually.")
         await session.run(user_input="Transfer me to support, please.")
@@ -291,7 +349,7 @@ async def _story(out: TextIO, speed: float, llm: LLM | None = None) -> Counter[s
     counts = transcript.counts
     print(
         "\nsummary: "
-        + json.dumps({k: counts[k] for k in ("calls", "updates", "replies", "handoffs")}),
+        + json.dumps({k: counts[k] for k in ("calls", "updates", "replies", "handoffs", "tasks")}),
         file=out,
     )
     return counts

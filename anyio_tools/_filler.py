@@ -108,7 +108,11 @@ class FillerScheduler:
             if not dwell.cancelled_caught:
                 continue  # FIL-3: reset during the dwell
             if not conversation.is_idle() or self._interrupted():
-                continue  # FIL-2 (3): re-check before firing
+                # FIL-2 (3): re-check before firing. A host also reports "not idle" to a
+                # call whose agent is paused under a sub-agent task (issue #18): the line is
+                # skipped, and the next needs a full dwell once that agent is back.
+                logger.debug("a filler line was skipped: the conversation is not idle")
+                continue
             try:
                 self._fire()
             except Exception:

@@ -19,6 +19,7 @@ __all__ = [
     "ReplyHandle",
     "ReplyTarget",
     "SessionHandle",
+    "SubAgentTask",
     "ToolHost",
     "TurnHandle",
     "UserdataT_co",
@@ -28,6 +29,8 @@ __all__ = [
 logger = logging.getLogger("anyio_tools.host")
 
 UserdataT_co = TypeVar("UserdataT_co", covariant=True)
+ResultT = TypeVar("ResultT")
+ResultT_contra = TypeVar("ResultT_contra", contravariant=True)
 
 
 class TurnHandle(Protocol):
@@ -65,12 +68,34 @@ class TurnHandle(Protocol):
         ...
 
 
+class SubAgentTask(Protocol[ResultT_contra]):
+    """A sub-agent that ends with a result, as ``SessionHandle.run_task`` takes it.
+
+    The reference runtime's ``AgentTask[T]`` is one: its tools call ``complete(value)`` with
+    a ``T`` (or ``fail(error)``), and ``run_task`` returns that ``T``.
+    """
+
+    @property
+    def done(self) -> bool:
+        """Whether the task completed or failed."""
+        ...
+
+    def complete(self, result: ResultT_contra) -> None:
+        """End the task with ``result``, what ``run_task`` returns."""
+        ...
+
+    def fail(self, error: BaseException) -> None:
+        """End the task with ``error``, what ``run_task`` raises from."""
+        ...
+
+
 class SessionHandle(Protocol[UserdataT_co]):
     """The conversation a tool call belongs to, as its context sees it (``ctx.session``).
 
-    What a tool may do with its session: read the application's data, and speak, typically
-    inside ``async with ctx.foreground():``. The reference ``AgentSession`` implements it; a
-    framework that embeds anyio_tools implements it for its own session object.
+    What a tool may do with its session: read the application's data, speak (typically
+    inside ``async with ctx.foreground():``), and await a sub-agent task. The reference
+    ``AgentSession`` implements it; a framework that embeds anyio_tools implements it for its
+    own session object (one without sub-agents raises ``RuntimeError`` from `run_task`).
     """
 
     @property
@@ -94,6 +119,20 @@ class SessionHandle(Protocol[UserdataT_co]):
         Args:
             instructions: Extra instructions for this generation only.
             user_input: A user message to add first.
+        """
+        ...
+
+    async def run_task(self, task: SubAgentTask[ResultT]) -> ResultT:
+        """Pause the current agent, run the sub-agent ``task`` on top of it, return its result.
+
+        Blocks until the task completed or failed; the paused agent is active again when
+        this returns or raises. Cancelling the wait ends the task and resumes the agent.
+        Meanwhile the paused agent's calls keep running; their replies wait for it.
+
+        Raises:
+            RuntimeError: The task failed (the reference runtime raises
+                ``AgentTaskError``, a subclass, with the task's error as its cause), or no
+                agent is active to pause.
         """
         ...
 
@@ -214,11 +253,18 @@ class Conversation(Protocol):
         ...
 
     async def wait_for_idle(self) -> ReplyTarget:
-        """Wait until the session is idle and the floor free (for the caller)."""
+        """Wait until the session is idle and the floor free (for the caller).
+
+        For a call whose agent is paused under a sub-agent task, not before that agent is
+        back: its fillers never speak into the task's conversation.
+        """
         ...
 
     def is_idle(self) -> bool:
-        """Return whether the session is idle and the floor free (for the caller), now."""
+        """Return whether the session is idle and the floor free (for the caller), now.
+
+        False for a call whose agent is paused under a sub-agent task.
+        """
         ...
 
     async def wait_for_activity(self) -> None:

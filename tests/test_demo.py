@@ -12,18 +12,29 @@ from anyio_tools.testing import tool_task_names
 
 
 async def test_demo_story_runs_to_the_end() -> None:
-    """Updates, one coalesced reply, a confirm, a filler, a cancel and a handoff happen."""
+    """Updates, one coalesced reply, a sub-agent task, a confirm, a filler, a cancel and a
+    handoff happen."""
     out = io.StringIO()
     with anyio.fail_after(120):
         counts = await _story(out, 1.0)
     text = out.getvalue()
-    assert counts["calls"] == 5
+    assert counts["calls"] == 6
     assert counts["handoffs"] == 2
+    assert counts["tasks"] == 1
     assert "one reply for call_1_update_1, call_1_update_2" in text  # DEL-1
-    assert "book_flight not run (call_4): `book_flight` is already running" in text  # DUP-5
+    assert "book_flight not run (call_5): `book_flight` is already running" in text  # DUP-5
     assert "agent: The airline is still confirming, one moment." in text  # FIL-4
     assert "call_2 ended cancelled" in text  # CAN-4
     assert "=> handoff booker -> support" in text
+    # Issue #18: the booking pauses its agent for a consent task; the consent is asked by the
+    # task, answered, and the booker is back before the story goes on; the booking goes on
+    # and its result is voiced after the resume.
+    paused = text.index("=> booker paused: task fare_consent runs")
+    asked = text.index("agent: AF006 is non-refundable, with one cabin bag. Do you accept?")
+    answered = text.index("user : Yes, I accept.")
+    resumed = text.index("=> booker resumed: task fare_consent ended")
+    assert paused < asked < answered < resumed < text.index("one reply for call_1_final")
+    assert "handoff booker -> fare_consent" not in text  # a pause, not a handoff
     # The booking's result reaches the new agent after the handoff (SCO-3).
     assert text.index("=> handoff booker -> support") < text.index("one reply for call_1_final")
     assert tool_task_names() == []
@@ -40,6 +51,7 @@ async def test_demo_tells_the_same_story_at_any_speed(speed: float) -> None:
     assert "agent: The airline is still confirming, one moment." in text  # FIL-4
     assert "agent: Good news from the booking desk" in text  # EXE-9, after the handoff
     assert counts["handoffs"] == 2
+    assert "=> booker resumed: task fare_consent ended" in text  # issue #18
 
 
 def test_demo_transcript_is_identical_on_both_backends() -> None:
@@ -75,7 +87,7 @@ async def test_demo_shows_the_calls_in_flight_after_each_user_turn() -> None:
     assert "call_1 book_flight" in after_cancel
     assert "call_2" not in after_cancel  # the hotel search was cancelled before
     assert all("\x1b" not in line for line in lines)  # plain text off a terminal
-    assert len(flights) == 5
+    assert len(flights) == 6
 
 
 class _Terminal(io.StringIO):

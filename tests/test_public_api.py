@@ -88,6 +88,7 @@ EXPECTED: dict[str, list[str]] = {
         "SessionClosedError",
         "SessionHandle",
         "StopResponse",
+        "SubAgentTask",
         "TimeoutPromptArgs",
         "Tool",
         "ToolError",

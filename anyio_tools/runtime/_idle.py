@@ -119,8 +119,21 @@ class IdleWaits:
         return token is None or current_holder.get() is token
 
     def is_idle(self) -> bool:
-        """Return whether the session is idle and the floor free for the caller, now."""
-        return self._idle() and self._floor_free_for_caller()
+        """Return whether the session is idle and the floor free for the caller, now.
+
+        For a call of a paused agent (one under a `run_task`), the session is not idle until
+        that agent is back.
+        """
+        return self._idle() and self._floor_free_for_caller() and self._paused_owner() is None
+
+    def _paused_owner(self) -> Activity | None:
+        # Issue #18, HND-2: the activity of the calling call, if that activity is paused under
+        # a task. Its fillers and idle waits wait for it: they must not speak into the task's
+        # conversation. Looked up only while a task runs.
+        if not self._paused:
+            return None
+        owner = self._owner_of_current_call()
+        return owner if owner is not None and owner.state is ActivityState.PAUSED else None
 
     # -- the queue of idle waiters (HOST-3) -------------------------------------------------
 
@@ -170,7 +183,8 @@ class IdleWaits:
     async def wait_for_idle(self) -> ReplyTarget:
         """Wait until the session is idle and the floor free for the caller.
 
-        Waiters are served in the order they asked.
+        Waiters are served in the order they asked. A call of a paused agent (one under a
+        `run_task`) waits until that agent is back.
 
         Returns:
             The current agent.
@@ -180,7 +194,7 @@ class IdleWaits:
             SessionClosedError: The session closed first.
         """
         self._check_entered()
-        return await self._wait_idle(next(self._tickets), None)
+        return await self._wait_idle(next(self._tickets), self._paused_owner())
 
     def _check_entered(self) -> None:
         # Issue #20 item 2: the same error as say(), run(), start() and update_agent().

@@ -32,6 +32,7 @@ from anyio_tools._errors import SessionClosedError
 from anyio_tools._executor import ExecutorScope, ToolExecutor
 from anyio_tools._floor import FloorToken
 from anyio_tools._groups import collapse_groups
+from anyio_tools._host import SubAgentTask
 from anyio_tools._instrument import Instrumentation, default_instrumentation
 from anyio_tools._options import ToolHandlingOptions, ToolOptions
 from anyio_tools._registry import CallRegistry
@@ -173,6 +174,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._init_waits()
         self._tool_phases = []
         self._in_tools = set()
+        self._turn_owners = {}
         self._changed = anyio.Event()
         self._activity_event = anyio.Event()
         self._run: RunState | None = None
@@ -474,7 +476,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
             await self._changed.wait()
         await anyio.lowlevel.checkpoint()
 
-    async def run_task(self, task: AgentTask[ResultT]) -> ResultT:
+    async def run_task(self, task: SubAgentTask[ResultT]) -> ResultT:
         """Pause the current agent, run ``task`` on top of it, resume it, return the result.
 
         A pause handoff (CON-4, HND-2): the current activity becomes
@@ -484,8 +486,14 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         and closes as in a close handoff, and the paused activity is ``ACTIVE`` again: what
         its calls reported meanwhile is voiced on it in one reply. Tasks nest.
 
+        Reachable from a tool as ``ctx.session.run_task(task)``. Blocks until the task
+        ended; cancelling the wait closes the task's activity, resumes the paused agent and
+        lets the cancellation go on. While the agent is paused, a turn of it that would take
+        another step (the LLM's follow-up to its calls' answers, say) takes none, as if
+        interrupted, and its calls' fillers stay silent.
+
         Args:
-            task: The task agent (a fresh instance: a task runs once).
+            task: The task agent, an `AgentTask` (a fresh instance: a task runs once).
 
         Returns:
             The value the task passed to `AgentTask.complete`.
@@ -540,7 +548,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         finally:
             with anyio.CancelScope(shield=True):
                 await self._end_task(parent, activity)
-        return task._result()
+        return cast(ResultT, task._result())
 
     async def _end_task(self, parent: Activity, activity: Activity) -> None:
         if self._closing:  # HND-3: _close closes the task's activity, then the paused ones
@@ -683,11 +691,25 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
     def interrupt(self) -> None:
         """Interrupt the turns in flight that allow it: speech playing or queued, and turns
         whose calls run (their calls go on; their answers are committed, and they take no
-        further step: EXE-12)."""
+        further step: EXE-12).
+
+        A turn of an agent paused under a sub-agent task whose calls run is left alone: the
+        user speaking to the task does not cut the paused agent's turn (its call may be the
+        one awaiting the task).
+        """
         for handle in [*self._speaking, *self._in_tools, *(h for h, _ in self._slot_waiters)]:
-            if handle.allow_interruptions:
+            if handle.allow_interruptions and not self._waits_paused(handle):
                 handle.interrupt()
                 self._cut(handle)
+
+    def _waits_paused(self, handle: SpeechHandle) -> bool:
+        # Issue #18, HND-2: a paused agent's turn that is not speaking waits for its calls.
+        owner = self._turn_owners.get(handle)
+        return (
+            owner is not None
+            and owner.state is ActivityState.PAUSED
+            and handle not in self._speaking
+        )
 
     def _cut(self, handle: SpeechHandle) -> None:
         scope = self._cut_scopes.get(handle)

@@ -87,6 +87,7 @@ class TurnRunner:
     _cut_scopes: dict[SpeechHandle, anyio.CancelScope]
     _tool_phases: list[_ToolPhase]
     _in_tools: set[SpeechHandle]
+    _turn_owners: dict[SpeechHandle, Activity]  # the activity each running turn speaks for
     _agent_state: AgentState
     _user_state: UserState
 
@@ -147,6 +148,7 @@ class TurnRunner:
                 activity = await self._activity_for_turn()
                 activity.turn_started()
                 counted = activity
+            self._turn_owners[handle] = activity
             while True:
                 if outputs:  # issue #20 item 4: a follow-up is not spoken over the user
                     await self._wait_user_quiet(handle)
@@ -157,6 +159,8 @@ class TurnRunner:
                     if in_tools:
                         self._in_tools.discard(handle)
                         in_tools = False
+                    if activity.state is ActivityState.PAUSED:  # issue #18, HND-2
+                        self._cut_paused_turn(handle)
                     if not handle.interrupted:
                         step = handle._start_step()
                         if text is not None:
@@ -202,9 +206,21 @@ class TurnRunner:
                 self._in_tools.discard(handle)
             if counted is not None:
                 counted.turn_ended()
+            self._turn_owners.pop(handle, None)
             handle._mark_done()
             self._settle_agent_state()
             self._notify()
+
+    def _cut_paused_turn(self, handle: SpeechHandle) -> None:
+        """A turn of a paused agent takes no further step (issue #18, HND-2).
+
+        Its step would speak into the task agent's conversation, and by the time the agent is
+        back it would answer a conversation that has moved on. Like an interruption (EXE-12),
+        the turn ends: its calls go on and what they report comes as deferred replies once
+        the agent is back; a deferred reply cut here was not heard and is voiced again then.
+        """
+        logger.debug("turn %s: its agent is paused under a task; it takes no step", handle.id)
+        handle.interrupt(force=True)
 
     async def _wait_user_quiet(self, handle: SpeechHandle) -> None:
         """Wait until the user stops speaking (a turn that disallows interruptions waits;

@@ -22,6 +22,7 @@ from anyio_tools import (
     ReplyDropped,
     ReplyUpdated,
 )
+from anyio_tools.runtime import AgentPaused, AgentResumed
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Trace:
     )  # id -> (mode, key, confirm)
     cancel_returns: list[tuple[str, bool, int]] = field(default_factory=list)  # id, ok, event index
     committed: set[str] = field(default_factory=set)  # calls past their commit point
+    owners: dict[str, str] = field(default_factory=dict)  # call id -> its activity's agent
 
 
 def _per_call(events: list[Any]) -> dict[str, list[Any]]:
@@ -271,6 +273,23 @@ def check_commits(trace: Trace) -> None:
                 )
 
 
+def check_paused_replies(trace: Trace) -> None:
+    """HND-2, DEL-2 (issue #18): no reply carrying entries of a paused agent's calls is
+    scheduled while that agent is paused (they wait until it resumed)."""
+    paused: Counter[str] = Counter()
+    for e in trace.events:
+        if isinstance(e, AgentPaused):
+            paused[e.agent_name] += 1
+        elif isinstance(e, AgentResumed):
+            paused[e.agent_name] -= 1
+        elif isinstance(e, ReplyUpdated) and e.status == "scheduled":
+            for entry in e.update_ids:
+                owner = trace.owners.get(entry.split("_update_")[0].removesuffix("_final"))
+                assert owner is None or paused[owner] <= 0, (
+                    f"HND-2: {entry} of {owner}'s call voiced while {owner} is paused"
+                )
+
+
 def check_all(trace: Trace, *, final: bool = False) -> None:
     """Run every check."""
     assert not trace.violations, f"host-side violations: {trace.violations}"
@@ -283,3 +302,4 @@ def check_all(trace: Trace, *, final: bool = False) -> None:
     check_duplicates(trace)
     check_cancel_returns(trace)
     check_commits(trace)
+    check_paused_replies(trace)

@@ -1,7 +1,9 @@
 """A scenario drives a whole `AgentSession` with commands drawn by hypothesis: user turns that
 call tools, tools that update, return, fail or take the floor, the user speaking, interruptions,
-handoffs between two agents (each greets in its ``on_enter``), runs (some handing off), and time
-passing (SPEC section 12 at the runtime level; CON-11 and RUN-1 for runs, issue #20)."""
+handoffs between two agents (each greets in its ``on_enter``), runs (some handing off), sub-agent
+tasks (a tool pauses its agent with ``run_task``; the program completes or fails the current
+task, and tasks nest) and time passing (SPEC section 12 at the runtime level; CON-11 and RUN-1
+for runs, issue #20; HND-2 and DEL-2 for tasks, issue #18)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from anyio_tools import (
 from anyio_tools.runtime import (
     Agent,
     AgentSession,
+    AgentTask,
     AsyncToolset,
     ConversationItemAdded,
     LLMRequest,
@@ -36,7 +39,13 @@ from anyio_tools.runtime import (
 )
 from anyio_tools.testing import no_task_leaks
 
-from .invariants import Trace, check_call_events, check_chat_order, check_replies
+from .invariants import (
+    Trace,
+    check_call_events,
+    check_chat_order,
+    check_paused_replies,
+    check_replies,
+)
 
 ACTIONS = ("update", "return", "error", "tool_error", "foreground")
 TOOL_NAMES = ("act_allow_c", "act_reject_n", "ses_allow_c", "ses_reject_n")
@@ -45,9 +54,18 @@ _channels: dict[str, MemoryObjectReceiveStream[str]] = {}
 _senders: dict[str, MemoryObjectSendStream[str]] = {}
 _floor = {"holders": 0, "violations": []}  # type: ignore[var-annotated]
 _events: list[Any] = []
+_owners: dict[str, str] = {}  # call id -> the agent whose activity runs it (activity scope)
+_tasks: list[ScenarioTask] = []  # every task started, oldest first
+
+
+def _note_owner(ctx: RunContext[None]) -> None:
+    owner = ctx.session._owner_of_current_call()  # type: ignore[attr-defined]
+    if owner is not None:
+        _owners[ctx.call_id] = owner.agent.name
 
 
 async def _body(ctx: RunContext[None], key: int) -> object:
+    _note_owner(ctx)
     # The call opens its own channel; the program acts on it from then on.
     send, channel = anyio.create_memory_object_stream[str](100)
     _senders[ctx.call_id] = send
@@ -102,10 +120,25 @@ async def handoff(ctx: RunContext[None], key: int = 0) -> Agent:
     return _agents[1] if current is _agents[0] else _agents[0]
 
 
+class ScenarioTask(AgentTask[bool]):
+    """A sub-agent task; the program ends it (`EndTask`)."""
+
+
+@function_tool
+async def ask(ctx: RunContext[None], key: int = 0) -> str:
+    """Pause this agent for a sub-agent task; the result comes later (issue #18)."""
+    _note_owner(ctx)
+    await ctx.update("asking")
+    task = ScenarioTask(instructions="task", tools=ACTIVITY_TOOLS, name=f"T{len(_tasks) + 1}")
+    _tasks.append(task)
+    return f"answer {await ctx.session.run_task(task)}"
+
+
 ACTIVITY_TOOLS = [
     _tool("act_allow_c", cancellable=True, mode="allow"),
     _tool("act_reject_n", cancellable=False, mode="reject"),
     handoff,
+    ask,
 ]
 # What a run may cause: its own turn's messages and a greeting (never a deferred reply).
 RUN_REPLIES = {"sure", "ok", "hello", "welcome A", "welcome B"}
@@ -164,7 +197,21 @@ class Run:
     handoff: bool
 
 
-SessionCommand = UserTurn | Act | UserSpeaking | Interrupt | SwitchAgent | Wait | Run
+@dataclass(frozen=True)
+class Pause:
+    """The user asks for something that a tool collects with a sub-agent task."""
+
+
+@dataclass(frozen=True)
+class EndTask:
+    """The current task (if one is current) completes, or fails."""
+
+    fail: bool
+
+
+SessionCommand = (
+    UserTurn | Act | UserSpeaking | Interrupt | SwitchAgent | Wait | Run | Pause | EndTask
+)
 
 
 class Greeting(Agent):
@@ -209,7 +256,23 @@ class SessionScenario:
             session.interrupt()
         elif isinstance(command, SwitchAgent):
             current = session.current_agent
-            session.update_agent(self.agents[1] if current is self.agents[0] else self.agents[0])
+            other = self.agents[1] if current is self.agents[0] else self.agents[0]
+            try:
+                session.update_agent(other)
+            except RuntimeError:  # refused while a task runs (issue #18)
+                pass
+        elif isinstance(command, Pause):
+            try:
+                session.generate_reply(user_input="call ask")
+            except RuntimeError:
+                pass
+        elif isinstance(command, EndTask):
+            task = session._current_agent
+            if isinstance(task, ScenarioTask) and not task.done:
+                if command.fail:
+                    task.fail(ValueError("no answer"))
+                else:
+                    task.complete(True)
         elif isinstance(command, Wait):
             await anyio.sleep(command.seconds)
         elif isinstance(command, Run):
@@ -222,7 +285,7 @@ class SessionScenario:
         session = self.session
         if session.user_state is UserState.SPEAKING:
             session.user_stopped_speaking()
-        if session.registry.running() or not session.is_idle():
+        if session.registry.running() or not session.is_idle() or _tasks_running():
             # A drain (of a handoff, or of a switch before) could wait for an Act, and so
             # could a queued turn's call.
             return
@@ -250,11 +313,18 @@ class SessionScenario:
             ), items
 
     def check(self, *, final: bool = False) -> None:
-        self.trace.chats = [self.session.history, *(a.chat_ctx for a in self.agents)]
+        chats = [*(a.chat_ctx for a in self.agents), *(t.chat_ctx for t in _tasks)]
+        self.trace.chats = [self.session.history, *chats]
+        self.trace.owners = _owners
         assert not _floor["violations"], _floor["violations"]
         check_call_events(self.trace, final=final)
         check_replies(self.trace, final=final)
         check_chat_order(self.trace)
+        check_paused_replies(self.trace)
+
+
+def _tasks_running() -> bool:
+    return any(not task.done for task in _tasks)
 
 
 @asynccontextmanager
@@ -270,6 +340,8 @@ async def session_scenario(
     _channels.clear()
     _senders.clear()
     _events.clear()
+    _owners.clear()
+    _tasks.clear()
     _floor["holders"] = 0
     _floor["violations"] = []
     agents: list[Agent] = [
@@ -288,17 +360,20 @@ async def session_scenario(
         session.on(None, _events.append)
         for agent in agents:
             cast(Greeting, agent).session = session
-        async with session:
-            await session.start(agents[0])
-            sc = SessionScenario(session, agents)
-            sc.llm = llm  # its `requests` are every context an LLM saw (tests/properties/
-            # test_provider_conversions.py converts them for each provider)
-            yield sc
+        try:
+            async with session:
+                await session.start(agents[0])
+                sc = SessionScenario(session, agents)
+                sc.llm = llm  # its `requests` are every context an LLM saw (tests/properties/
+                # test_provider_conversions.py converts them for each provider)
+                yield sc
+                for send in list(_senders.values()):
+                    send.close()
+        finally:
+            # Calls admitted while the session closed opened channels after the loop above;
+            # a failed check leaves them all open.
             for send in list(_senders.values()):
                 send.close()
-        # Calls admitted while the session closed opened channels after the loop above.
-        for send in list(_senders.values()):
-            send.close()
-        for receive in list(_channels.values()):
-            receive.close()
+            for receive in list(_channels.values()):
+                receive.close()
     sc.check(final=True)

@@ -25,6 +25,8 @@ from anyio_tools import (
     ReplyUpdated,
 )
 from anyio_tools._deliverer import Deliverer
+from anyio_tools.runtime import AgentPaused, AgentResumed
+from anyio_tools.runtime._idle import IdleWaits
 
 from .invariants import (
     Trace,
@@ -36,10 +38,13 @@ from .invariants import (
     check_dispatch,
     check_duplicates,
     check_ledger,
+    check_paused_replies,
     check_registry,
     check_replies,
 )
 from .scenario import Act, EndReply, Start, scenario
+from .session_scenario import Act as SessionAct
+from .session_scenario import EndTask, Pause, UserTurn, Wait, session_scenario
 
 CALL = FunctionCall(call_id="c", name="t")
 DONE = CallStatus.DONE
@@ -176,6 +181,11 @@ def _breakers() -> dict[str, Callable[[Trace], None]]:
     def cancelled_without_cause(t: Trace) -> None:
         t.events[3] = CallEnded("c_final", "c", CallStatus.CANCELLED, None)
 
+    def voiced_while_paused(t: Trace) -> None:
+        # A broken delivery that voices a paused agent's entries on the task (HND-2, DEL-2).
+        t.owners = {"c": "A"}
+        t.events.insert(4, AgentPaused("A", "T1"))
+
     def host_violation(t: Trace) -> None:
         t.violations.append("INV-14: reply scheduled while busy")
 
@@ -203,6 +213,7 @@ def test_every_check_is_exercised_by_some_breaker() -> None:
         "duplicates": check_duplicates,
         "cancel_returns": check_cancel_returns,
         "commits": check_commits,
+        "paused_replies": check_paused_replies,
     }
     caught = set()
     for breaker in _breakers().values():
@@ -246,3 +257,56 @@ async def test_a_broken_deliverer_is_caught_by_the_ledger_invariant(
 
     with pytest.raises(AssertionError, match=r"^LED-"):
         await run()
+
+
+@pytest.mark.virtual_time
+@pytest.mark.parametrize("broken", [False, True])
+async def test_a_reply_voiced_while_its_agent_is_paused_is_caught(
+    broken: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HND-2, DEL-2 (issue #18): the generated-conversation machinery fails on a delivery that
+    ignores a paused owner (the original's deviation: it voiced on whatever agent was current),
+    and passes on the real one with the same program."""
+    if broken:
+        original = IdleWaits.wait_for_reply_slot
+
+        async def any_current(self: IdleWaits, owner: Any) -> Any:
+            return await original(self, None)
+
+        monkeypatch.setattr(IdleWaits, "wait_for_reply_slot", any_current)
+    program = [
+        UserTurn(0),  # A's background call
+        Wait(5),
+        SessionAct(0, "update"),  # its answer
+        Wait(5),
+        Pause(),  # a tool of A runs a task: A is paused
+        Wait(5),
+        SessionAct(0, "update"),  # a deferred update of A's call, while A is paused
+        Wait(5),
+        EndTask(fail=False),
+        Wait(5),
+    ]
+    seen: list[Any] = []
+
+    async def run() -> None:
+        async with session_scenario() as sc:
+            for command in program:
+                await sc.apply(command)
+                sc.check()
+            seen.extend(sc.trace.events)
+
+    if broken:
+        with pytest.raises(AssertionError, match=r"^HND-2"):
+            await run()
+    else:
+        await run()
+        kinds = [type(e) for e in seen]
+        assert AgentPaused in kinds
+        assert AgentResumed in kinds
+        paused_at = kinds.index(AgentPaused)
+        resumed_at = kinds.index(AgentResumed)
+        scheduled = [
+            i for i, e in enumerate(seen) if isinstance(e, ReplyUpdated) and e.status == "scheduled"
+        ]
+        assert scheduled  # the update was voiced, after the resume
+        assert all(not paused_at < i < resumed_at for i in scheduled)

@@ -1,6 +1,7 @@
 """Generated conversations keep the ordering invariants on every backend (SPEC INV-1, INV-3,
 INV-4, INV-6..11, INV-15, INV-16, INV-22; issue #5 at the runtime level), and a run's items
-include every reply it caused (CON-11, RUN-1; issue #20 item 1)."""
+include every reply it caused (CON-11, RUN-1; issue #20 item 1); with sub-agent tasks, no reply
+of a paused agent lands while it is paused (HND-2, DEL-2; issue #18)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from .session_scenario import (
     ACTIONS,
     TOOL_NAMES,
     Act,
+    EndTask,
     Interrupt,
+    Pause,
     Run,
     SessionCommand,
     SwitchAgent,
@@ -34,6 +37,8 @@ def _session_commands(waits: list[float]) -> st.SearchStrategy[SessionCommand]:
         st.just(SwitchAgent()),
         st.builds(Wait, seconds=st.sampled_from(waits)),
         st.builds(Run, handoff=st.booleans()),
+        st.just(Pause()),
+        st.builds(EndTask, fail=st.booleans()),
     )
 
 
