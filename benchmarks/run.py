@@ -115,6 +115,13 @@ async def parked(ctx: RunContext[None], x: int) -> None:
     await _gate["open"].wait()
 
 
+@function_tool(flags=ToolFlag.CANCELLABLE)
+async def asleep(ctx: RunContext[None], x: int) -> None:
+    """Update once, then sleep until cancelled (as the bare tasks a drain is compared with)."""
+    await ctx.update("started")
+    await anyio.sleep_forever()
+
+
 @function_tool
 async def pinned(ctx: RunContext[None], x: int) -> None:
     """Update once, then wait for the gate (not cancellable)."""
@@ -261,6 +268,10 @@ async def _start_parked(
 ) -> tuple[float, float, float]:
     """(µs to start n calls that update once and wait, bytes per call, µs to drain them).
 
+    The calls wait on one shared event, as the bare tasks of `baseline_started` do; the drain
+    figure printed is `drain_in_flight`'s, whose calls wait as the bare tasks it is compared
+    with (each in ``sleep_forever``).
+
     Sequential: one task calls ``execute()`` n times (each returns at the call's first
     update). Concurrent: n dispatcher tasks call it once each.
     """
@@ -302,6 +313,26 @@ async def _start_parked(
     return started * 1e6, per_call, drained * 1e6
 
 
+async def drain_in_flight(n: int) -> float:
+    """µs to drain n cancellable calls that updated once and sleep until cancelled (row 4).
+
+    They wait as the bare tasks of `baseline_waiters`' cancel figure do: each in
+    ``anyio.sleep_forever()``. (Calls waiting on one shared asyncio event would add the
+    event's own cost: each cancelled waiter removes itself from the event's deque, a linear
+    search unless the waiters are cancelled in the order they started waiting.)
+    """
+    contexts = [ctx_for("asleep") for _ in range(n)]
+    async with ToolExecutor(NullHost()) as executor:
+        for ctx in contexts:
+            await executor.execute(asleep, ctx)
+        await anyio.wait_all_tasks_blocked()
+        gc.collect()
+        start = time.perf_counter()
+        await executor.drain()
+        drained = time.perf_counter() - start
+    return drained * 1e6
+
+
 async def baseline_started(n: int) -> float:
     """µs to start n bare tasks the way calls are started: spawn each one and await the event
     it sets once running (row 1), leaving it waiting on a shared event."""
@@ -326,8 +357,9 @@ async def baseline_started(n: int) -> float:
 async def in_flight(n: int, *, memory: bool) -> tuple[float, float, float, float]:
     """(µs to start n first-update calls from one task, from n dispatcher tasks, bytes per
     in-flight call (if *memory*, in a third, traced run), µs to drain)."""
-    started, _, drained = await _start_parked(n, concurrent=False, measure_memory=False)
+    started, _, _ = await _start_parked(n, concurrent=False, measure_memory=False)
     concurrent, _, _ = await _start_parked(n, concurrent=True, measure_memory=False)
+    drained = await drain_in_flight(n)
     per_call = math.nan
     if memory:
         _, per_call, _ = await _start_parked(n, concurrent=False, measure_memory=True)
