@@ -30,10 +30,11 @@ the cost of a bare spawn-and-await.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import math
-from collections.abc import AsyncGenerator, Collection, Mapping
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, final
 
@@ -308,14 +309,22 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 self._loop = Loop.running()
                 self._state = ExecutorState.OPEN
                 if self._deliverer is not None:
-                    self._deliverer.open()
-                    self._deliver_task = task_group.start_soon(
-                        self._deliverer.run, name=f"deliver {self._name}"
-                    )
+                    # Issue #19 item 5: the deliver task starts at the first deferred update,
+                    # in the context the executor was entered in (as if started now).
+                    self._deliverer.open(self._spawner(contextvars.copy_context()))
                 try:
                     yield self
                 finally:
                     await self._close()
+
+    def _spawner(self, context: contextvars.Context) -> Callable[[], None]:
+        def spawn() -> None:
+            if self._deliverer is not None and self._task_group is not None:
+                self._deliver_task = self._task_group.create_task(
+                    self._deliverer.run(), name=f"deliver {self._name}", context=context
+                )
+
+        return spawn
 
     async def drain(self) -> None:
         """Refuse new calls, cancel the cancellable ones and wait for every call to end.

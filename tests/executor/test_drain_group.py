@@ -26,7 +26,8 @@ from anyio_tools import (
     ToolFlag,
     function_tool,
 )
-from anyio_tools.testing import FakeHost
+from anyio_tools._calls import current_call
+from anyio_tools.testing import FakeHost, tool_task_names
 
 from .helpers import make_ctx
 
@@ -178,3 +179,44 @@ async def test_closing_cancels_committed_and_pinned_calls_with_cause_shutdown() 
             assert handles["a"].status is CallStatus.CANCELLED
             assert handles["kept"].status is CallStatus.RUNNING
     assert ends(host) == {"a": ("cancelled", "handoff"), "kept": ("cancelled", "shutdown")}
+
+
+@function_tool
+async def chatty(ctx: RunContext[None]) -> str:
+    """Update twice (the second update is deferred), then wait for the test."""
+    await ctx.update("one")
+    await ctx.update("two")
+    await gate(ctx.call_id).wait()
+    return "finished"
+
+
+class ContextHost(FakeHost):
+    """Records which call the deliverer acts for while it waits for idle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[object] = []
+
+    async def wait_for_idle(self) -> object:
+        self.seen.append(current_call.get())
+        return await super().wait_for_idle()
+
+
+async def test_the_deliver_task_starts_at_the_first_deferred_update() -> None:
+    """Issue #19 item 5, SC-1, CTX-9: an executor has no deliver task until an update is
+    deferred; the task then runs in the context the executor was entered in, not in the
+    context of the call whose update started it."""
+    host = ContextHost()
+    with anyio.fail_after(60):
+        async with ToolExecutor(host) as executor:
+            await executor.execute(pinned, make_ctx("quiet", "pinned"))
+            await anyio.wait_all_tasks_blocked()
+            assert tool_task_names() == ["tool-call quiet"]
+            await executor.execute(chatty, make_ctx("loud", "chatty"))
+            await host.wait_until(lambda: host.seen)
+            assert tool_task_names() == ["deliver tools", "tool-call loud", "tool-call quiet"]
+            gate("quiet").set()
+            gate("loud").set()
+            await executor.drain()  # INV-18: waits for both
+    assert host.seen and set(host.seen) == {None}  # CTX-9: no call of its own
+    assert ends(host) == {"quiet": ("done", None), "loud": ("done", None)}
