@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from collections.abc import Callable, Collection, Sequence
 from typing import Final, final
 
@@ -146,7 +145,8 @@ class Deliverer:
         self._close_timeout = close_timeout
         # Unbounded on purpose: update() must never block on delivery (SC-7). The queue only
         # holds updates a running tool made, each already in the chat.
-        self._queue: deque[Entry] = deque()
+        # A list, not a deque: an empty deque takes 760 bytes, one per executor (issue #19).
+        self._queue: list[Entry] = []
         self._open = False
         self._spawn: Callable[[], None] | None = None
         self._arrived: anyio.Event | None = None
@@ -377,7 +377,7 @@ class Deliverer:
         self._record(superseded, DeliveryOutcome.SUPERSEDED, None)
         if kept:
             logger.info("re-delivering updates %s at the next idle", _ids_text(_ids(kept)))
-            self._queue.extendleft(reversed(kept))
+            self._queue[:0] = kept
             self._wake()
 
     async def _finish_in_flight(

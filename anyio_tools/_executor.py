@@ -218,7 +218,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         self._by_key: dict[tuple[str, str | None], dict[str, CallHandle]] = {}
         self._loop = ANY_LOOP  # the running loop's own hooks once entered
         self._all_ended: anyio.Event | None = None
-        self._gate = anyio.Lock(fast_acquire=True)
+        self._gate: anyio.Lock | None = None  # made by the first duplicate check (DUP-7)
         self._state = ExecutorState.NEW
         self._task_group: anyio.abc.TaskGroup | None = None
         self._deliver_task: anyio.TaskHandle[None] | None = None
@@ -626,6 +626,8 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             return self._admit(
                 tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits
             )
+        if self._gate is None:
+            self._gate = anyio.Lock(fast_acquire=True)
         async with self._gate:  # DUP-7: FIFO, held through a replacement's wait
             same_key = self._by_key.get(prepared.key)
             matching = list(same_key.values()) if same_key else []
