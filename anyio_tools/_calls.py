@@ -113,6 +113,7 @@ class CallHandle:
         "clock",
         "committed",
         "ctx",
+        "grouped",
         "guard",
         "key",
         "ledger",
@@ -148,6 +149,7 @@ class CallHandle:
         self.answer_value: DispatchResult | None = None
         self.answered = False
         self.task: CallTask | None = None
+        self.grouped = False  # runs in its executor's group of cancellable calls (DRN-1)
         self.updated = False
         self.cancel_reason: str | None = None
         self.cause: CancelReason | None = None  # CAN-10
@@ -376,6 +378,17 @@ class CallHandle:
 
     def request_cancel(self, reason: str, cause: CancelReason = CancelReason.HOST) -> CancelAnswer:
         """Cancel the call's task unless it ended or committed (CAN-10, CAN-11)."""
+        answer = self.note_cancel(reason, cause)
+        if answer is CancelAnswer.CANCELLED and self.outcome is None:
+            self.cancel_task()
+        return answer
+
+    def note_cancel(self, reason: str, cause: CancelReason = CancelReason.HOST) -> CancelAnswer:
+        """Record a cancel request unless the call ended or committed, without cancelling.
+
+        What `request_cancel` answers; the caller cancels the call's task (`cancel_task`) or
+        a scope around it (a drain cancels its executor's group of cancellable calls, DRN-1).
+        """
         outcome = self.outcome
         if outcome is not None:
             if outcome.status is CallStatus.CANCELLED:
@@ -387,9 +400,12 @@ class CallHandle:
             self.cancel_reason = reason
             self.cause = cause
         logger.debug("call %s: cancellation requested (%s)", self.call_id, reason)
+        return CancelAnswer.CANCELLED
+
+    def cancel_task(self) -> None:
+        """Cancel the call's own task (after `note_cancel`)."""
         if self.task is not None:
             self.task.cancel()
-        return CancelAnswer.CANCELLED
 
     def commit(self) -> bool:
         """Mark the point of no return; False if a cancellation was already requested."""

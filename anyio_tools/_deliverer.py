@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Final, final
 
 import anyio
@@ -127,6 +126,7 @@ class Deliverer:
         "_queue",
         "_settled",
         "_settled_changed",
+        "_spawn",
     )
 
     def __init__(
@@ -145,17 +145,25 @@ class Deliverer:
         self._close_timeout = close_timeout
         # Unbounded on purpose: update() must never block on delivery (SC-7). The queue only
         # holds updates a running tool made, each already in the chat.
-        self._queue: deque[Entry] = deque()
+        # A list, not a deque: an empty deque takes 760 bytes, one per executor (issue #19).
+        self._queue: list[Entry] = []
         self._open = False
+        self._spawn: Callable[[], None] | None = None
         self._arrived: anyio.Event | None = None
         self._accepted = 0
         self._settled = 0
         # Created by the first waiter only: most replies settle with nobody waiting.
         self._settled_changed: anyio.Event | None = None
 
-    def open(self) -> None:
-        """Start accepting entries (when the executor is entered)."""
+    def open(self, spawn: Callable[[], None] | None = None) -> None:
+        """Start accepting entries (when the executor is entered).
+
+        Args:
+            spawn: Starts the task that runs `run`; called once, at the first entry queued
+                (issue #19 item 5: an executor that never defers an update has no such task).
+        """
         self._open = True
+        self._spawn = spawn
 
     # -- producer side (synchronous, called from update() and from a call's end) -----------
 
@@ -185,6 +193,10 @@ class Deliverer:
             return
         self._queue.append(entry)
         logger.debug("update %s: queued for a deferred reply", output.call_id)
+        spawn = self._spawn
+        if spawn is not None:
+            self._spawn = None
+            spawn()
         self._wake()
 
     def mark_covered(self, ids: Collection[str]) -> None:
@@ -365,7 +377,7 @@ class Deliverer:
         self._record(superseded, DeliveryOutcome.SUPERSEDED, None)
         if kept:
             logger.info("re-delivering updates %s at the next idle", _ids_text(_ids(kept)))
-            self._queue.extendleft(reversed(kept))
+            self._queue[:0] = kept
             self._wake()
 
     async def _finish_in_flight(

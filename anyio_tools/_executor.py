@@ -2,10 +2,24 @@
 EXE-3..13, UPD-6..10, DUP-7, CAN-5..9, EVT-1..4, SC-1..8; issue #16: DLN-3, DLN-4, JOIN-1..4).
 
 A `ToolExecutor` is an async context manager that owns one task group. Each admitted call runs
-in a task of that group (named ``tool-call <call_id>``) whose own cancel scope lets it be
-cancelled alone; one more task (``deliver <name>``) voices deferred updates. Leaving the
-``async with`` closes the executor: every call still running is cancelled and waited for, and
-queued updates are reported dropped.
+in a task (named ``tool-call <call_id>``) whose own cancel scope lets it be cancelled alone;
+one more task (``deliver <name>``) voices deferred updates. Leaving the ``async with`` closes
+the executor: every call still running is cancelled and waited for, and queued updates are
+reported dropped.
+
+- **DRN-1 One cancel per drain (issue #19).** The calls of cancellable tools run in a task
+  group of their own, opened by the first of them in a task of the executor's group
+  (``cancellable calls <name>``); the others run in the executor's group. A drain (and
+  `cancel_all`, and closing) records the cause on every call it cancels (CAN-10), then
+  cancels that group's scope once instead of each call's scope: one cancellation for N calls,
+  as bare anyio cancels a task group. Non-cancellable calls are not in it, so a drain never
+  reaches them (INV-18). A request that spares a call of the group (a committed one, CAN-11)
+  cancels the others one by one instead, and calls that run elsewhere (not in a task of the
+  executor) are always cancelled one by one. A single cancel (`CallHandle.cancel`, the cancel
+  tool, ``replace``, a cancelled dispatcher) still cancels that call's own scope only. This
+  refines SC-2 ("drain and close are loops over scopes, not group-wide cancels"): the reason
+  given there, that non-cancellable calls must survive drain, holds because they are not in
+  the group.
 
 Dispatch returns at the call's first answer: its first update, its end, or its cancellation.
 The call's task sets the answer and an event; the dispatcher waits on that event. This gives
@@ -19,10 +33,11 @@ that wait for the end anyway (issue #14; CALL-1..4 in ``_caller.py``).
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import math
-from collections.abc import AsyncGenerator, Collection, Mapping
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, final
 
@@ -207,10 +222,14 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         self._by_key: dict[tuple[str, str | None], dict[str, CallHandle]] = {}
         self._loop = ANY_LOOP  # the running loop's own hooks once entered
         self._all_ended: anyio.Event | None = None
-        self._gate = anyio.Lock(fast_acquire=True)
+        self._gate: anyio.Lock | None = None  # made by the first duplicate check (DUP-7)
         self._state = ExecutorState.NEW
         self._task_group: anyio.abc.TaskGroup | None = None
         self._deliver_task: anyio.TaskHandle[None] | None = None
+        # DRN-1: the group the cancellable calls run in, opened by the first one; set while
+        # it is being opened by the task that opens it.
+        self._cancellable: anyio.abc.TaskGroup | None = None
+        self._opening: anyio.Event | None = None
 
     def __repr__(self) -> str:
         return f"<ToolExecutor {self._name!r} {self._state.value}, {len(self._calls)} running>"
@@ -294,14 +313,22 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 self._loop = Loop.running()
                 self._state = ExecutorState.OPEN
                 if self._deliverer is not None:
-                    self._deliverer.open()
-                    self._deliver_task = task_group.start_soon(
-                        self._deliverer.run, name=f"deliver {self._name}"
-                    )
+                    # Issue #19 item 5: the deliver task starts at the first deferred update,
+                    # in the context the executor was entered in (as if started now).
+                    self._deliverer.open(self._spawner(contextvars.copy_context()))
                 try:
                     yield self
                 finally:
                     await self._close()
+
+    def _spawner(self, context: contextvars.Context) -> Callable[[], None]:
+        def spawn() -> None:
+            if self._deliverer is not None and self._task_group is not None:
+                self._deliver_task = self._task_group.create_task(
+                    self._deliverer.run(), name=f"deliver {self._name}", context=context
+                )
+
+        return spawn
 
     async def drain(self) -> None:
         """Refuse new calls, cancel the cancellable ones and wait for every call to end.
@@ -311,9 +338,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         """
         if self._state is ExecutorState.OPEN:
             self._state = ExecutorState.DRAINING
-        for call in list(self._calls.values()):
-            if call.cancellable:
-                call.request_cancel("the executor is draining", CancelReason.HANDOFF)
+        self._cancel_calls("the executor is draining", CancelReason.HANDOFF, cancellable_only=True)
         await self._wait_all_ended()
 
     async def cancel_all(self, *, cancellable_only: bool = False) -> None:
@@ -323,9 +348,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             cancellable_only: Cancel only the cancellable calls and wait for the others to
                 end on their own.
         """
-        for call in list(self._calls.values()):
-            if call.cancellable or not cancellable_only:
-                call.request_cancel("cancel_all")
+        self._cancel_calls("cancel_all", CancelReason.HOST, cancellable_only=cancellable_only)
         await self._wait_all_ended()
 
     async def aclose(self) -> None:
@@ -344,8 +367,9 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             return
         self._state = ExecutorState.DRAINING
         with anyio.move_on_after(self._close_timeout, shield=True) as scope:
-            for call in list(self._calls.values()):
-                call.request_cancel("the executor is closing", CancelReason.SHUTDOWN)
+            self._cancel_calls(
+                "the executor is closing", CancelReason.SHUTDOWN, cancellable_only=False
+            )
             await self._wait_all_ended()
         if scope.cancelled_caught:
             logger.warning(
@@ -360,7 +384,66 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             self._deliver_task.cancel()
             with anyio.move_on_after(self._close_timeout, shield=True):
                 await self._deliver_task.wait()
+        self._close_cancellable("the executor is closed")
         self._state = ExecutorState.CLOSED
+
+    def _cancel_calls(self, reason: str, cause: CancelReason, *, cancellable_only: bool) -> None:
+        # DRN-1: the grouped calls are cancelled by one cancel of their group, unless the
+        # request spares one of them (a committed call, CAN-11): then one by one.
+        grouped: list[CallHandle] = []
+        whole_group = True
+        for call in list(self._calls.values()):
+            if cancellable_only and not call.cancellable:
+                continue  # INV-18: never grouped, so the group is not spared
+            if call.note_cancel(reason, cause) is not CancelAnswer.CANCELLED:
+                whole_group = whole_group and not call.grouped
+            elif call.grouped:
+                grouped.append(call)
+            else:
+                call.cancel_task()
+        if not grouped:
+            return
+        if whole_group:
+            self._close_cancellable(reason)
+        else:
+            for call in grouped:
+                call.cancel_task()
+
+    def _close_cancellable(self, reason: str) -> None:
+        # Cancels every call in the group and its host task, which then leaves the group once
+        # they ended. A later cancellable call opens a new group (cancel_all() leaves the
+        # executor open).
+        group, self._cancellable = self._cancellable, None
+        if group is not None:
+            group.cancel_scope.cancel(reason)
+
+    async def _cancellable_group(self) -> anyio.abc.TaskGroup | None:
+        # DRN-1: opened by the first cancellable call, in a task of the executor's group; None
+        # once the executor stopped admitting calls (admission then refuses the call).
+        while self._cancellable is None:
+            if self._state is not ExecutorState.OPEN or self._task_group is None:
+                return None
+            opening = self._opening
+            if opening is not None:
+                await opening.wait()
+                continue
+            opening = self._opening = anyio.Event()
+            try:
+                group = await self._task_group.start(
+                    self._host_cancellable, name=f"cancellable calls {self._name}"
+                )
+                self._cancellable = group
+            finally:
+                self._opening = None
+                opening.set()
+        return self._cancellable
+
+    async def _host_cancellable(
+        self, *, task_status: anyio.abc.TaskStatus[anyio.abc.TaskGroup]
+    ) -> None:
+        async with anyio.create_task_group() as group:
+            task_status.started(group)
+            await anyio.sleep_forever()
 
     async def _wait_all_ended(self) -> None:
         # One event for "no call left" instead of one wait per call: draining thousands of
@@ -605,10 +688,14 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         if parsed.text != item.arguments:
             item = attrs.evolve(item, arguments=parsed.text)
         prepared = tool.prepare(parsed.value)
+        if self._cancellable is None and tool.info.cancellable:
+            await self._cancellable_group()  # DRN-1: once per executor, before any change
         if tool.info.on_duplicate is DuplicateMode.ALLOW:
             return self._admit(
                 tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits, caller
             )
+        if self._gate is None:
+            self._gate = anyio.Lock(fast_acquire=True)
         async with self._gate:  # DUP-7: FIFO, held through a replacement's wait
             same_key = self._by_key.get(prepared.key)
             matching = list(same_key.values()) if same_key else []
@@ -626,6 +713,8 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 old.request_cancel("replaced by a duplicate call", CancelReason.REPLACE)
             for old in decision.replace:
                 await old.wait_ended()
+            if self._cancellable is None and tool.info.cancellable:
+                await self._cancellable_group()
             return self._admit(
                 tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits, caller
             )
@@ -669,7 +758,12 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             call.task = caller
             caller.admitted(run, call, error)
             return call
-        call.task = self._task_group.start_soon(run, call, error, name=f"tool-call {call_id}")
+        group = self._cancellable if call.cancellable else None
+        if group is None:
+            group = self._task_group
+        else:
+            call.grouped = True
+        call.task = group.start_soon(run, call, error, name=f"tool-call {call_id}")
         return call
 
     def _guard(self, info: ToolInfo, limits: _Limits | None) -> CallGuard | None:

@@ -52,7 +52,11 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
         "handoff.us",
         "baseline.handoff_cancel_us",
         "sessions.turns_per_s",
+        "sessions.whole_per_s",
         "sessions.bytes_per_session",
+        "gc.whole_ms",  # row 16 (issue #19)
+        "gc.in_flight_ms",
+        "baseline.gc_bare_ms",
         *(
             f"{row}.{size}_us"
             for row in ("admit_keyed", "bare_waiting", "one_call_updates")

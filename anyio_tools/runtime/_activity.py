@@ -24,6 +24,7 @@ from anyio_tools._groups import collapse_groups
 from anyio_tools._host import ToolHost
 from anyio_tools._instrument import Instrumentation
 from anyio_tools._options import ToolOptions
+from anyio_tools._signals import Latch, Signal
 from anyio_tools._tools import Tool
 from anyio_tools._toolsets import Toolset, ToolsetItem, walk_tools
 
@@ -173,10 +174,11 @@ class Activity:
         # on_enter returned (what on_enter queues belongs to that run, CON-11).
         self.entered = False
         self._instrument = instrumentation
-        self._close_requested = anyio.Event()
-        self._closed = anyio.Event()
+        # Issue #19 item 5: no event is made until a task waits.
+        self._close_requested = Latch()
+        self._closed = Latch()
         self._turns = 0
-        self._turns_changed = anyio.Event()
+        self._turns_changed = Signal()
 
     def __repr__(self) -> str:
         return f"<Activity {self.agent.name} {self.state}>"
@@ -190,8 +192,7 @@ class Activity:
     def turn_ended(self) -> None:
         """Count a turn that ended."""
         self._turns -= 1
-        changed, self._turns_changed = self._turns_changed, anyio.Event()
-        changed.set()
+        self._turns_changed.wake()
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from anyio_tools._calls import current_call
 from anyio_tools._errors import ActivityClosedError, SessionClosedError
 from anyio_tools._floor import FloorToken, current_holder
 from anyio_tools._host import ReplyTarget
+from anyio_tools._signals import Signal
 
 from ._activity import Activity, ActivityState
 from ._agent import Agent
@@ -77,8 +78,8 @@ class IdleWaits:
     _activity: Activity | None
     _paused: list[Activity]
     _current_agent: Agent | None
-    _changed: anyio.Event
-    _activity_event: anyio.Event
+    _changed: Signal
+    _activity_event: Signal
     _speech_demand: int
     _user_state: UserState
     _floor_token: FloorToken | None

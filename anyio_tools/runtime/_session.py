@@ -10,9 +10,8 @@ the speech slot, so running tools never make the session busy.
 
 from __future__ import annotations
 
+import contextvars
 import logging
-import math
-from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Generic, TypeVar, cast, final
@@ -20,7 +19,7 @@ from typing import Any, Generic, TypeVar, cast, final
 import anyio
 from anyio import AsyncContextManagerMixin
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from anyio_tools._builtins import check_builtin_names
 from anyio_tools._chat import (
@@ -36,6 +35,7 @@ from anyio_tools._host import SubAgentTask
 from anyio_tools._instrument import Instrumentation, default_instrumentation
 from anyio_tools._options import ToolHandlingOptions, ToolOptions
 from anyio_tools._registry import CallRegistry
+from anyio_tools._signals import Signal
 from anyio_tools._toolsets import Toolset, ToolsetItem, flatten_tools
 
 from ._activity import (
@@ -162,12 +162,18 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._task_waits: dict[int, anyio.CancelScope] = {}  # run_task waits, by task id
         self._session_executors: list[ToolExecutor] = []
         self._session_routes: dict[str, Route] = {}
-        self._agent_requests: MemoryObjectSendStream[Agent] | None = None
+        # Agents asked for by update_agent(), oldest first, and the context the task that
+        # starts their activities runs in (issue #19 item 5: that task runs only while there
+        # are some). Not bounded: update_agent() cannot block, and each request is one agent.
+        self._agent_requests: list[Agent] = []
+        self._managing = False
+        self._entry_context: contextvars.Context | None = None
         self._agent_state = AgentState.INITIALIZING
         self._user_state = UserState.LISTENING
         self._speech_demand = 0
         self._slot_holder: SpeechHandle | None = None
-        self._slot_waiters: deque[tuple[SpeechHandle, anyio.Event]] = deque()
+        # Short, and a list: an empty deque takes 760 bytes per session (issue #19).
+        self._slot_waiters: list[tuple[SpeechHandle, anyio.Event]] = []
         self._speaking: set[SpeechHandle] = set()
         self._cut_scopes: dict[SpeechHandle, anyio.CancelScope] = {}
         self._floor_token: FloorToken | None = None
@@ -175,8 +181,9 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._tool_phases = []
         self._in_tools = set()
         self._turn_owners = {}
-        self._changed = anyio.Event()
-        self._activity_event = anyio.Event()
+        # Issue #19 item 5: no event is made until a task waits.
+        self._changed = Signal()
+        self._activity_event = Signal()
         self._run: RunState | None = None
         # The latest activity of each agent (keyed by id; the agent is kept alive with it).
         self._attempts: dict[int, tuple[Agent, Activity]] = {}
@@ -238,8 +245,6 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         if self._opened:
             raise RuntimeError("an AgentSession can be entered once")
         self._opened = True
-        send, receive = anyio.create_memory_object_stream[Agent](math.inf)
-        self._agent_requests = send
         try:
             # INV-23: what leaves our group is the user's exception, unwrapped, with its
             # __cause__ and __context__ intact (trio-websocket's open_websocket).
@@ -251,9 +256,8 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                             if self._instrument is not None:  # OBS-4: a span around it all
                                 stack.enter_context(self._instrument.session_scope("agent_session"))
                             await self._open_session_toolsets(stack)
-                            task_group.start_soon(
-                                self._manage_activities, receive, name="activities"
-                            )
+                            # What the "activities" task was started in until issue #19.
+                            self._entry_context = contextvars.copy_context()
                             if self._user_away_timeout is not None:
                                 task_group.start_soon(self._watch_user_away, name="away")
                             try:
@@ -304,8 +308,6 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         for handle in [*self._speaking, *self._in_tools, *(h for h, _ in self._slot_waiters)]:
             handle.interrupt(force=True)
             self._cut(handle)
-        if self._agent_requests is not None:
-            self._agent_requests.close()
         for waiting in self._task_waits.values():  # run_task raises SessionClosedError
             waiting.cancel("the session is closing")
         activity = self._activity
@@ -326,9 +328,20 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                 self._close_timeout,
             )
 
-    async def _manage_activities(self, requests: MemoryObjectReceiveStream[Agent]) -> None:
-        async with requests:
-            async for agent in requests:
+    def _request_agent(self, agent: Agent) -> None:
+        # One "activities" task at a time serves the requests in order; it runs while there
+        # are some, in the context the session was entered in.
+        self._agent_requests.append(agent)
+        if not self._managing and self._task_group is not None:
+            self._managing = True
+            self._task_group.create_task(
+                self._manage_activities(), name="activities", context=self._entry_context
+            )
+
+    async def _manage_activities(self) -> None:
+        try:
+            while self._agent_requests:
+                agent = self._agent_requests.pop(0)
                 old = self._activity
                 if old is not None:
                     old.request_close()
@@ -348,6 +361,8 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                 if self._agent_state is AgentState.INITIALIZING:
                     self._set_agent_state(AgentState.LISTENING)
                 self._notify()
+        finally:
+            self._managing = False
 
     def _new_activity(self, agent: Agent) -> Activity:
         activity = Activity(
@@ -448,8 +463,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         self._current_agent = agent
         if self._activity is not None and self._activity.agent is not agent:
             self._activity.request_close()
-        assert self._agent_requests is not None
-        self._agent_requests.send_nowait(agent)
+        self._request_agent(agent)
         self._notify()
 
     async def wait_for_agent(self, agent: Agent) -> None:
@@ -569,13 +583,11 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
     # -- state ------------------------------------------------------------------------------
 
     def _notify(self) -> None:
-        changed, self._changed = self._changed, anyio.Event()
-        changed.set()
+        self._changed.wake()
         self._serve_waiters()  # HOST-3
 
     def _bump_activity(self) -> None:
-        bumped, self._activity_event = self._activity_event, anyio.Event()
-        bumped.set()
+        self._activity_event.wake()
 
     def _set_agent_state(self, state: AgentState, *, bump: bool = True) -> None:
         old = self._agent_state
@@ -767,7 +779,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         if self._slot_holder is handle:
             self._slot_holder = None
             if self._slot_waiters:
-                self._slot_holder, event = self._slot_waiters.popleft()
+                self._slot_holder, event = self._slot_waiters.pop(0)
                 event.set()
         self._settle_agent_state()
         self._notify()

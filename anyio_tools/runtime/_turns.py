@@ -22,6 +22,7 @@ from anyio_tools._context import RunContext
 from anyio_tools._errors import SessionClosedError, UnknownToolError
 from anyio_tools._outcomes import DispatchResult
 from anyio_tools._registry import CallRegistry
+from anyio_tools._signals import Signal
 from anyio_tools._values import INTERRUPTED_HANDOFF_TEXT
 
 from ._activity import Activity, ActivityState, Route
@@ -81,7 +82,7 @@ class TurnRunner:
     _closing: bool
     _activity: Activity | None
     _current_agent: Agent | None
-    _changed: anyio.Event
+    _changed: Signal
     _speech_demand: int
     _speaking: set[SpeechHandle]
     _cut_scopes: dict[SpeechHandle, anyio.CancelScope]

@@ -166,7 +166,7 @@ async def test_leaving_the_block_cancels_everything_and_leaves_no_task() -> None
     executor = ToolExecutor(host)
     async with executor:
         await executor.execute(pinned, make_ctx("c1", "pinned"))
-        assert tool_task_names() == ["deliver tools", "tool-call c1"]
+        assert tool_task_names() == ["tool-call c1"]  # no update deferred: no deliver task
     assert ended(host) == [("c1", "cancelled")]
     assert tool_task_names() == []
     await executor.aclose()
