@@ -1,7 +1,12 @@
 """A scenario drives a whole `AgentSession` with commands drawn by hypothesis: user turns that
 call tools, tools that update, return, fail or take the floor, the user speaking, interruptions,
 handoffs between two agents (each greets in its ``on_enter``), runs (some handing off), and time
-passing (SPEC section 12 at the runtime level; CON-11 and RUN-1 for runs, issue #20)."""
+passing (SPEC section 12 at the runtime level; CON-11 and RUN-1 for runs, issue #20).
+
+User turns may disallow interruptions (their follow-up step then waits while the user speaks,
+and updates made meanwhile are in its request), and the user may say something that needs no
+tool (`UserSays`): normal turns cover queued items (LED-3, LED-7). The trace records every
+request (`Requested`) and whether each turn was heard."""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from anyio_tools import (
     AgentHandoff,
     ChatMessage,
+    DeliverySettled,
+    FunctionCallOutput,
     ReplyUpdated,
     RunContext,
     ToolError,
@@ -31,12 +38,20 @@ from anyio_tools.runtime import (
     ScriptedCall,
     ScriptedLLM,
     ScriptedResponse,
+    SpeechHandle,
     TextOutput,
     UserState,
 )
 from anyio_tools.testing import no_task_leaks
 
-from .invariants import Trace, check_call_events, check_chat_order, check_replies
+from .invariants import (
+    Requested,
+    Trace,
+    check_call_events,
+    check_chat_order,
+    check_ledger,
+    check_replies,
+)
 
 ACTIONS = ("update", "return", "error", "tool_error", "foreground")
 TOOL_NAMES = ("act_allow_c", "act_reject_n", "ses_allow_c", "ses_reject_n")
@@ -73,12 +88,21 @@ async def _body(ctx: RunContext[None], key: int) -> object:
                 _floor["holders"] += 1
                 if _floor["holders"] > 1:
                     _floor["violations"].append("INV-15: two floor holders")
-                covered = {
-                    i
-                    for e in _events
-                    if isinstance(e, ReplyUpdated) and e.status != "scheduled"
-                    for i in e.update_ids
-                } | {i for e in _events if type(e).__name__ == "ReplyDropped" for i in e.update_ids}
+                covered = (
+                    {
+                        i
+                        for e in _events
+                        if isinstance(e, ReplyUpdated) and e.status != "scheduled"
+                        for i in e.update_ids
+                    }
+                    | {
+                        i
+                        for e in _events
+                        if type(e).__name__ == "ReplyDropped"
+                        for i in e.update_ids
+                    }
+                    | {i for e in _events if isinstance(e, DeliverySettled) for i in e.update_ids}
+                )  # LED-7: a turn that was heard with them in its request covered them
                 late = [m for m in made if m not in covered]
                 if late:
                     _floor["violations"].append(f"INV-16: {late} not voiced before the body")
@@ -116,6 +140,10 @@ SESSION_TOOLS = [
 
 
 def _script(request: LLMRequest) -> ScriptedResponse | str:
+    # The turn's task is named after its speech handle (`AgentSession._start_turn`).
+    speech_id = anyio.get_current_task().name.removeprefix("turn ")
+    entries = {i.call_id for i in request.chat_ctx.items if isinstance(i, FunctionCallOutput)}
+    _events.append(Requested(speech_id, frozenset(entries)))
     if request.extra_instructions is not None:
         if request.extra_instructions.startswith("greet "):
             return f"welcome {request.extra_instructions.split()[1]}"
@@ -123,6 +151,8 @@ def _script(request: LLMRequest) -> ScriptedResponse | str:
     if request.tool_outputs:
         return "ok"
     text = request.last_user_text or ""
+    if text == "say hi":
+        return "hi there"
     if text.startswith("call "):
         return ScriptedResponse("sure", calls=[ScriptedCall(text.split()[1], {"key": 0})])
     return "hello"
@@ -131,6 +161,12 @@ def _script(request: LLMRequest) -> ScriptedResponse | str:
 @dataclass(frozen=True)
 class UserTurn:
     tool: int
+    interruptible: bool = True
+
+
+@dataclass(frozen=True)
+class UserSays:
+    """A user turn without tools: its request holds whatever is queued (LED-7)."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +200,7 @@ class Run:
     handoff: bool
 
 
-SessionCommand = UserTurn | Act | UserSpeaking | Interrupt | SwitchAgent | Wait | Run
+SessionCommand = UserTurn | UserSays | Act | UserSpeaking | Interrupt | SwitchAgent | Wait | Run
 
 
 class Greeting(Agent):
@@ -187,13 +223,31 @@ class SessionScenario:
         self.trace = Trace(events=_events)
         self.steps = 0
         self.llm: ScriptedLLM | None = None
+        self.handles: dict[str, SpeechHandle] = {}
+        generate_reply = session.generate_reply
+
+        def recorded(**kwargs: Any) -> SpeechHandle:
+            # Every turn that is not a deferred reply starts here (runs and greetings too).
+            handle = generate_reply(**kwargs)
+            self.handles[handle.id] = handle
+            return handle
+
+        session.generate_reply = recorded  # type: ignore[method-assign]
 
     async def apply(self, command: SessionCommand) -> None:
         self.steps += 1
         session = self.session
         if isinstance(command, UserTurn):
             try:
-                session.generate_reply(user_input=f"call {TOOL_NAMES[command.tool]}")
+                session.generate_reply(
+                    user_input=f"call {TOOL_NAMES[command.tool]}",
+                    allow_interruptions=command.interruptible,
+                )
+            except RuntimeError:
+                pass
+        elif isinstance(command, UserSays):
+            try:
+                session.generate_reply(user_input="say hi")
             except RuntimeError:
                 pass
         elif isinstance(command, Act):
@@ -251,9 +305,11 @@ class SessionScenario:
 
     def check(self, *, final: bool = False) -> None:
         self.trace.chats = [self.session.history, *(a.chat_ctx for a in self.agents)]
+        self.trace.heard = {speech_id: h.heard for speech_id, h in self.handles.items()}
         assert not _floor["violations"], _floor["violations"]
         check_call_events(self.trace, final=final)
         check_replies(self.trace, final=final)
+        check_ledger(self.trace, final=final)
         check_chat_order(self.trace)
 
 
@@ -288,9 +344,9 @@ async def session_scenario(
         session.on(None, _events.append)
         for agent in agents:
             cast(Greeting, agent).session = session
+        sc = SessionScenario(session, agents)  # before start: it records the greeting's turn
         async with session:
             await session.start(agents[0])
-            sc = SessionScenario(session, agents)
             sc.llm = llm  # its `requests` are every context an LLM saw (tests/properties/
             # test_provider_conversions.py converts them for each provider)
             yield sc

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
+from anyio_tools import DeliverySettled
+
 from .session_scenario import (
     ACTIONS,
     TOOL_NAMES,
@@ -16,6 +18,7 @@ from .session_scenario import (
     Run,
     SessionCommand,
     SwitchAgent,
+    UserSays,
     UserSpeaking,
     UserTurn,
     Wait,
@@ -26,7 +29,8 @@ from .test_executor_program import REAL_TIME_EXAMPLES, STEPS, loop_name
 
 def _session_commands(waits: list[float]) -> st.SearchStrategy[SessionCommand]:
     return st.one_of(
-        st.builds(UserTurn, tool=st.integers(0, len(TOOL_NAMES) - 1)),
+        st.builds(UserTurn, tool=st.integers(0, len(TOOL_NAMES) - 1), interruptible=st.booleans()),
+        st.just(UserSays()),
         st.builds(Act, pick=st.integers(0, 10), action=st.sampled_from(ACTIONS)),
         st.builds(Act, pick=st.integers(0, 10), action=st.sampled_from(ACTIONS)),
         st.builds(UserSpeaking, speaking=st.booleans()),
@@ -50,6 +54,19 @@ async def _run_conversation(
             sc.check()
     key = f"{loop_name()} (sessions)"
     STEPS[key] = STEPS.get(key, 0) + len(program)
+    # How often a normal turn covered items (LED-7), reported with the steps.
+    skipped = {
+        i for e in sc.trace.events if getattr(e, "status", None) == "skipped" for i in e.update_ids
+    }
+    covered = [
+        i
+        for e in sc.trace.events
+        if isinstance(e, DeliverySettled) and e.outcome == "covered"
+        for i in e.update_ids
+        if i not in skipped
+    ]
+    key = f"{loop_name()} (items covered by turns)"
+    STEPS[key] = STEPS.get(key, 0) + len(covered)
 
 
 @pytest.mark.virtual_time  # waits of a minute, speech at 20 chars/s
