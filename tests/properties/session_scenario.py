@@ -166,7 +166,12 @@ class UserTurn:
 
 @dataclass(frozen=True)
 class UserSays:
-    """A user turn without tools: its request holds whatever is queued (LED-7)."""
+    """A user turn without tools: its request holds whatever is queued (LED-7). With
+    ``over_update``, a running call (``pick``) updates while the user speaks first, so its
+    update is still queued when the turn's request is built."""
+
+    pick: int = 0
+    over_update: bool = False
 
 
 @dataclass(frozen=True)
@@ -246,14 +251,19 @@ class SessionScenario:
             except RuntimeError:
                 pass
         elif isinstance(command, UserSays):
+            speaking = session.user_state is UserState.SPEAKING
+            if command.over_update:
+                session.user_started_speaking()  # busy: no deferred reply takes the update
+                self._send(command.pick, "update")
+                await anyio.wait_all_tasks_blocked()
             try:
                 session.generate_reply(user_input="say hi")
             except RuntimeError:
                 pass
+            if command.over_update and not speaking:
+                session.user_stopped_speaking()
         elif isinstance(command, Act):
-            calls = sorted(self.senders)
-            if calls:
-                self.senders[calls[command.pick % len(calls)]].send_nowait(command.action)
+            self._send(command.pick, command.action)
         elif isinstance(command, UserSpeaking):
             if command.speaking:
                 session.user_started_speaking()
@@ -269,6 +279,11 @@ class SessionScenario:
         elif isinstance(command, Run):
             await self._run(handoff=command.handoff)
         await anyio.wait_all_tasks_blocked()
+
+    def _send(self, pick: int, action: str) -> None:
+        calls = sorted(self.senders)
+        if calls:
+            self.senders[calls[pick % len(calls)]].send_nowait(action)
 
     async def _run(self, *, handoff: bool) -> None:
         """One run (the user stops speaking first); it must include every reply it caused:

@@ -30,7 +30,7 @@ from .test_executor_program import REAL_TIME_EXAMPLES, STEPS, loop_name
 def _session_commands(waits: list[float]) -> st.SearchStrategy[SessionCommand]:
     return st.one_of(
         st.builds(UserTurn, tool=st.integers(0, len(TOOL_NAMES) - 1), interruptible=st.booleans()),
-        st.just(UserSays()),
+        st.builds(UserSays, pick=st.integers(0, 10), over_update=st.booleans()),
         st.builds(Act, pick=st.integers(0, 10), action=st.sampled_from(ACTIONS)),
         st.builds(Act, pick=st.integers(0, 10), action=st.sampled_from(ACTIONS)),
         st.builds(UserSpeaking, speaking=st.booleans()),
@@ -86,3 +86,34 @@ async def test_generated_conversations_keep_the_invariants_in_real_time(
     """The same invariants with no waits and instant speech: the conversations that also run
     on uvloop."""
     await _run_conversation(program, chars_per_second=None)
+
+
+# Two calls that answered and keep running (LED-7 needs owed items: their later updates).
+_RUNNING_CALLS: list[SessionCommand] = [
+    UserTurn(0),
+    UserTurn(2),
+    Wait(60.0),
+    Act(0, "update"),
+    Act(1, "update"),
+    Wait(60.0),
+]
+_covering_commands = st.one_of(
+    st.builds(UserSays, pick=st.integers(0, 10), over_update=st.just(True)),
+    st.builds(UserSays, pick=st.integers(0, 10), over_update=st.booleans()),
+    st.builds(UserTurn, tool=st.integers(0, len(TOOL_NAMES) - 1), interruptible=st.booleans()),
+    st.builds(Act, pick=st.integers(0, 10), action=st.sampled_from(ACTIONS)),
+    st.builds(UserSpeaking, speaking=st.booleans()),
+    st.just(Interrupt()),
+    st.builds(Wait, seconds=st.sampled_from([0.1, 5.0])),
+)
+
+
+@pytest.mark.virtual_time  # waits of a minute, speech at 20 chars/s
+@settings(deadline=None)
+@given(program=st.lists(_covering_commands, max_size=20))
+async def test_generated_conversations_with_covering_turns(program: list[SessionCommand]) -> None:
+    """LED-1, LED-3, LED-7: with calls running, the user talks over their updates and asks
+    things, turns are cut or heard: every owed item still ends with exactly one outcome, a
+    ``covered`` one only through a turn that had it in a request and was heard, and every
+    other invariant holds."""
+    await _run_conversation([*_RUNNING_CALLS, *program], chars_per_second=20)
