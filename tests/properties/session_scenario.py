@@ -60,6 +60,7 @@ _channels: dict[str, MemoryObjectReceiveStream[str]] = {}
 _senders: dict[str, MemoryObjectSendStream[str]] = {}
 _floor = {"holders": 0, "violations": []}  # type: ignore[var-annotated]
 _events: list[Any] = []
+_replies: dict[str, SpeechHandle] = {}  # the deferred replies' turns, by speech id
 
 
 async def _body(ctx: RunContext[None], key: int) -> object:
@@ -103,7 +104,19 @@ async def _body(ctx: RunContext[None], key: int) -> object:
                     }
                     | {i for e in _events if isinstance(e, DeliverySettled) for i in e.update_ids}
                 )  # LED-7: a turn that was heard with them in its request covered them
-                late = [m for m in made if m not in covered]
+                # INV-16: or a reply that carried it was scheduled and finished playing (heard
+                # or cut: LED-4 voices it again later) before the body: its outcome event may
+                # come after the body started.
+                played = {
+                    i
+                    for e in _events
+                    if isinstance(e, ReplyUpdated)
+                    and e.status == "scheduled"
+                    and e.speech_id in _replies
+                    and _replies[e.speech_id].done
+                    for i in e.update_ids
+                }
+                late = [m for m in made if m not in covered and m not in played]
                 if late:
                     _floor["violations"].append(f"INV-16: {late} not voiced before the body")
                 await ctx.session.say(f"floor {ctx.call_id}").wait_for_playout()  # type: ignore[attr-defined]
@@ -238,6 +251,14 @@ class SessionScenario:
             return handle
 
         session.generate_reply = recorded  # type: ignore[method-assign]
+        schedule_reply = session.schedule_reply
+
+        def reply(agent: Agent, *, instructions: str) -> SpeechHandle:
+            handle = schedule_reply(agent, instructions=instructions)
+            _replies[handle.id] = handle
+            return handle
+
+        session.schedule_reply = reply  # type: ignore[method-assign]
 
     async def apply(self, command: SessionCommand) -> None:
         self.steps += 1
@@ -341,6 +362,7 @@ async def session_scenario(
     _channels.clear()
     _senders.clear()
     _events.clear()
+    _replies.clear()
     _floor["holders"] = 0
     _floor["violations"] = []
     agents: list[Agent] = [
