@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Container, Sequence
 from typing import Final, final
 
 import anyio
@@ -199,6 +199,13 @@ class Deliverer:
             spawn()
         self._wake()
 
+    def queued_in(self, chat: Container[str]) -> list[str]:
+        """Return the ids of the queued entries whose output is in ``chat`` (LED-7).
+
+        Costs nothing when nothing is queued, however long the chat.
+        """
+        return [entry.output.call_id for entry in self._queue if entry.output.id in chat]
+
     def mark_covered(self, ids: Collection[str]) -> None:
         """Settle queued entries with these ids as ``covered`` (LED-3); others are ignored."""
         queue = self._queue
@@ -234,7 +241,8 @@ class Deliverer:
         return True
 
     async def wait_settled(self, count: int) -> None:
-        """Wait until the first ``count`` accepted entries are scheduled or dropped (DEL-9)."""
+        """Wait until the first ``count`` accepted entries are scheduled, covered (LED-3) or
+        dropped (DEL-9)."""
         while self._settled < count:
             changed = self._settled_changed
             if changed is None:

@@ -37,7 +37,7 @@ import contextvars
 import enum
 import logging
 import math
-from collections.abc import AsyncGenerator, Callable, Collection, Mapping
+from collections.abc import AsyncGenerator, Callable, Collection, Container, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, final
 
@@ -278,7 +278,8 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         return 0 if self._deliverer is None else self._deliverer.accepted
 
     async def wait_updates_settled(self, count: int) -> None:
-        """Wait until the first ``count`` deferred updates got a reply scheduled or dropped.
+        """Wait until the first ``count`` deferred updates got a reply scheduled, were covered
+        by a turn (LED-3) or were dropped.
 
         Cancelling the wait cancels nothing else.
         """
@@ -287,12 +288,22 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             return
         await self._deliverer.wait_settled(count)
 
+    def queued_updates_in(self, chat_ctx: Container[str]) -> list[str]:
+        """Return the entry ids of the updates still waiting for a deferred reply whose
+        items are in ``chat_ctx`` (a `ChatContext`, or any container of item ids).
+
+        A host calls it with the chat context of an LLM request it is about to send, and
+        passes the ids to `mark_covered` if that turn then completes heard (LED-7). Costs
+        nothing when no update waits. Does not block.
+        """
+        return [] if self._deliverer is None else self._deliverer.queued_in(chat_ctx)
+
     def mark_covered(self, entry_ids: Collection[str]) -> None:
         """Tell the executor that a completed turn's LLM request contained these updates.
 
-        A host calls it when a normal turn that saw queued updates completed: they need no
-        deferred reply and end ``covered`` in the ledger (LED-3). Ids that are not queued
-        (already voiced, unknown) are ignored. Does not block.
+        A host calls it when a normal turn that saw queued updates completed heard: they
+        need no deferred reply and end ``covered`` in the ledger (LED-3, LED-7). Ids that are
+        not queued (already voiced, unknown) are ignored. Does not block.
         """
         if self._deliverer is not None:
             self._deliverer.mark_covered(entry_ids)

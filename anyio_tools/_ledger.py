@@ -12,8 +12,16 @@ turn that made the call answers with it.
 - **LED-2 Delivered.** A reply that carried the item completed and the host counted it heard
   (`reply_heard`): only then is the item ``delivered``.
 - **LED-3 Covered.** A reply that carried the item completed without producing anything (the
-  LLM saw the item and had nothing to add), or the host reported that a normal turn's request
-  contained it and that turn completed (`ToolExecutor.mark_covered`).
+  LLM saw the item and had nothing to add), or a *normal turn* covered it: the item was still
+  queued when the chat context of one of that turn's LLM requests was built, it was in that
+  context, and the turn then completed heard (the same notion as LED-2, through its speech
+  handle). The host reports it (`ToolExecutor.queued_updates_in` when building a request,
+  `ToolExecutor.mark_covered` when the turn completed). A covered item leaves the queue (no
+  deferred reply voices it), gets one ``covered`` outcome, and counts as settled for
+  everything that waits for settlement (DEL-9, so `RunContext.foreground`: the covering turn
+  is the reply that covers it, INV-16). An item added to the chat after the request was built
+  is not covered by it; a turn that was interrupted (or failed) covers nothing, and its items
+  stay owed for a deferred reply (LED-4 merging applies).
 - **LED-4 Re-delivery.** A reply that was not heard (interrupted, or its playout failed) puts
   its items back at the head of the queue: they are voiced at the next idle, merged with
   whatever else is pending, still one reply per idle period. An item is voiced at most
@@ -25,6 +33,15 @@ turn that made the call answers with it.
   later item is voiced instead, and it says where the call stands now.
 - **LED-6 Events.** `DeliverySettled(update_ids, outcome, reason)` per group of items settled
   together, emitted after the `ReplyUpdated` outcome or `ReplyDropped` that settled them.
+- **LED-7 Covering turns in the reference runtime.** Every turn of `anyio_tools.runtime`
+  that asks the LLM (a user turn, ``generate_reply``, and each follow-up step after its tools,
+  including the step after the tool phase in which the item was made) notes, per executor
+  of the session and of its activity, the queued items in its request's chat context once the
+  step's generation succeeded. When the turn ends heard (``SpeechHandle.heard``: done, not
+  interrupted) and did not fail, it marks them covered; the ones a deferred reply took in the
+  meantime are not queued any more and keep that reply's outcome (LED-1: one outcome). A
+  deferred reply's own turn covers nothing beyond its batch (LED-2, LED-3 settle that batch);
+  a `say` turn asks no LLM and covers nothing.
 """
 
 from __future__ import annotations

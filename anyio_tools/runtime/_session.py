@@ -697,6 +697,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         ):
             raise RuntimeError(f"{agent.name} is not the active agent")
         handle = SpeechHandle()
+        handle._deferred_reply = True  # its batch settles by LED-2/LED-3, nothing else (LED-7)
         self._start_turn(handle, activity, text=None, instructions=instructions, tool_choice="none")
         return handle
 

@@ -66,6 +66,7 @@ class SpeechHandle:
         self._steps: list[anyio.Event] = []
         self._chat_items: list[ChatItem] = []
         self._llm_errors: list[BaseException] = []
+        self._deferred_reply = False  # voices queued updates; covers nothing more (LED-7)
 
     def __repr__(self) -> str:
         state = "done" if self.done else "interrupted" if self._interrupted else "running"

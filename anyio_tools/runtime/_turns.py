@@ -1,10 +1,11 @@
 """How one speech turn runs: generation steps, playout, the tool phase (SPEC CON-5, EXE-1,
-EXE-2, EXE-10..12, HOST-7).
+EXE-2, EXE-10..12, HOST-7; LED-7 in `anyio_tools._ledger`).
 
 A turn plays one generation step at a time while holding the session's speech slot; its
 tools run between steps without it, so running tools never make the session busy. The
 answers of a step's calls are committed to the agent's chat context and the history when
-every call of the step was released.
+every call of the step was released. A turn that ends heard covers the deferred updates its
+LLM requests contained (LED-3, LED-7).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import anyio
 from anyio_tools._chat import ChatContext, ChatItem, ChatMessage, FunctionCall, FunctionCallOutput
 from anyio_tools._context import RunContext
 from anyio_tools._errors import SessionClosedError, UnknownToolError
+from anyio_tools._executor import ToolExecutor
 from anyio_tools._outcomes import DispatchResult
 from anyio_tools._registry import CallRegistry
 from anyio_tools._signals import Signal
@@ -76,6 +78,7 @@ class TurnRunner:
     """The turn-running part of `AgentSession` (a mixin; the session provides the state)."""
 
     registry: CallRegistry
+    _session_executors: list[ToolExecutor]
     _llm: LLM | None
     _llm_timeout: float | None
     _output: SpeechOutput
@@ -144,6 +147,9 @@ class TurnRunner:
         outputs: list[FunctionCallOutput] = []
         demand = True  # this step's demand is counted
         in_tools = False  # in self._in_tools: its calls run, or its follow-up step is due
+        # LED-7: queued updates its requests contained; None for a deferred reply's turn.
+        seen: list[tuple[ToolExecutor, list[str]]] | None = None if handle._deferred_reply else []
+        completed = False
         try:
             if activity is None:
                 activity = await self._activity_for_turn()
@@ -168,7 +174,7 @@ class TurnRunner:
                             content = text
                         else:
                             content, calls = await self._generate(
-                                activity, handle, instructions, tool_choice, outputs
+                                activity, handle, instructions, tool_choice, outputs, seen
                             )
                         if content:
                             await self._play(activity, handle, content)
@@ -190,6 +196,7 @@ class TurnRunner:
                 self._speech_demand += 1
                 demand = True
                 self._notify()
+            completed = True
         except (SessionClosedError, AgentStartError):
             pass  # the session closed, or the failed start was already emitted
         except Exception as exc:
@@ -209,6 +216,9 @@ class TurnRunner:
                 counted.turn_ended()
             self._turn_owners.pop(handle, None)
             handle._mark_done()
+            if completed and seen and handle.heard:  # LED-3, LED-7
+                for executor, ids in seen:
+                    executor.mark_covered(ids)
             self._settle_agent_state()
             self._notify()
 
@@ -251,6 +261,7 @@ class TurnRunner:
         instructions: str | None,
         tool_choice: ToolChoice,
         outputs: Sequence[FunctionCallOutput],
+        seen: list[tuple[ToolExecutor, list[str]]] | None,
     ) -> tuple[str, list[FunctionCall]]:
         agent = activity.agent
         llm = agent.llm or self._llm
@@ -258,6 +269,8 @@ class TurnRunner:
             self.emit(SessionError("llm", RuntimeError(f"{agent.name} has no LLM")))
             return "", []
         chat_ctx = agent.chat_ctx.copy()
+        # LED-7: what is queued now and in this context; what is queued later is not.
+        queued = [] if seen is None else self._queued_in(activity, chat_ctx)
         self._add_running_placeholders(chat_ctx)
         request = LLMRequest(
             chat_ctx=chat_ctx,
@@ -308,12 +321,26 @@ class TurnRunner:
             handle._llm_failed(failure)
             self.emit(SessionError("llm", failure))
             return "", []
+        if queued and seen is not None:  # the LLM answered with them in its context
+            seen.extend(queued)
         if tool_choice == "none" and calls:  # EXE-1
             logger.warning(
                 "ignored %d tool calls of a generation with tool choice none", len(calls)
             )
             calls = []
         return "".join(parts), calls
+
+    def _queued_in(
+        self, activity: Activity, chat_ctx: ChatContext
+    ) -> list[tuple[ToolExecutor, list[str]]]:
+        """The queued updates of the session's and the activity's executors that are in
+        ``chat_ctx`` (LED-7)."""
+        queued = []
+        for executor in (*self._session_executors, *activity.executors):
+            ids = executor.queued_updates_in(chat_ctx)
+            if ids:
+                queued.append((executor, ids))
+        return queued
 
     def _add_running_placeholders(self, chat_ctx: ChatContext) -> None:
         # HOST-7: calls running elsewhere (another agent, the session) are visible to this

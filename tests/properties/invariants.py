@@ -25,6 +25,15 @@ from anyio_tools import (
 from anyio_tools.runtime import AgentPaused, AgentResumed
 
 
+@dataclass(frozen=True)
+class Requested:
+    """Not an event of the library: the scenario's LLM saw a request of turn ``speech_id``
+    whose chat context held the outputs of ``entries`` (LED-7)."""
+
+    speech_id: str
+    entries: frozenset[str]
+
+
 @dataclass
 class Trace:
     """What a scenario observed."""
@@ -40,6 +49,7 @@ class Trace:
     cancel_returns: list[tuple[str, bool, int]] = field(default_factory=list)  # id, ok, event index
     committed: set[str] = field(default_factory=set)  # calls past their commit point
     owners: dict[str, str] = field(default_factory=dict)  # call id -> its activity's agent
+    heard: dict[str, bool] = field(default_factory=dict)  # speech id -> done and heard
 
 
 def _per_call(events: list[Any]) -> dict[str, list[Any]]:
@@ -180,7 +190,8 @@ def check_replies(trace: Trace, *, final: bool) -> None:
                 for i in chat.items
                 if isinstance(i, FunctionCallOutput) and i.call_id.endswith("_final")
             }
-        lost = sorted(deferred - set(covered))
+        settled = {i for e in trace.events if isinstance(e, DeliverySettled) for i in e.update_ids}
+        lost = sorted(deferred - set(covered) - settled)  # LED-7: a turn may cover an entry
         assert not lost, f"INV-9: entries neither voiced nor dropped: {lost}"
         missing = [s for s in scheduled if outcomes[s] != 1]
         assert not missing, f"INV-10: replies without exactly one outcome: {missing}"
@@ -198,17 +209,25 @@ def _owed(trace: Trace) -> set[str]:
 
 
 def check_ledger(trace: Trace, *, final: bool) -> None:
-    """LED-1, LED-2: every owed item ends with exactly one ledger outcome, never two; a
-    ``delivered`` item was in a reply that completed; a re-voiced item stays within bounds."""
+    """LED-1, LED-2, LED-3, LED-7: every owed item ends with exactly one ledger outcome, never
+    two; a ``delivered`` item was in a reply that completed; a ``covered`` item was in a reply
+    that completed saying nothing, or in an LLM request of a turn that completed heard."""
     outcome: dict[str, str] = {}
     completed: set[str] = set()
+    skipped: set[str] = set()
+    requested: dict[str, set[str]] = {}  # entry -> turns whose request held it
     scheduled: dict[str, tuple[str, ...]] = {}
     for e in trace.events:
-        if isinstance(e, ReplyUpdated):
+        if isinstance(e, Requested):
+            for entry in e.entries:
+                requested.setdefault(entry, set()).add(e.speech_id)
+        elif isinstance(e, ReplyUpdated):
             if e.status == "scheduled":
                 scheduled[e.speech_id] = e.update_ids
             elif e.status == "completed":
                 completed.update(scheduled.get(e.speech_id, ()))
+            elif e.status == "skipped":
+                skipped.update(scheduled.get(e.speech_id, ()))
         elif isinstance(e, DeliverySettled):
             for entry in e.update_ids:
                 assert entry not in outcome, (
@@ -217,6 +236,12 @@ def check_ledger(trace: Trace, *, final: bool) -> None:
                 outcome[entry] = e.outcome
                 if e.outcome == "delivered":
                     assert entry in completed, f"LED-2: {entry} delivered by no completed reply"
+                if e.outcome == "covered" and entry not in skipped:
+                    turns = requested.get(entry, set())
+                    assert any(trace.heard.get(turn, False) for turn in turns), (
+                        f"LED-3: {entry} covered, but no turn that saw it in its request "
+                        f"completed heard (turns that saw it: {sorted(turns)})"
+                    )
                 if e.outcome == "dropped":
                     assert e.reason is not None, f"LED-1: {entry} dropped without a reason"
     if final:

@@ -3,7 +3,12 @@ call tools, tools that update, return, fail or take the floor, the user speaking
 handoffs between two agents (each greets in its ``on_enter``), runs (some handing off), sub-agent
 tasks (a tool pauses its agent with ``run_task``; the program completes or fails the current
 task, and tasks nest) and time passing (SPEC section 12 at the runtime level; CON-11 and RUN-1
-for runs, issue #20; HND-2 and DEL-2 for tasks, issue #18)."""
+for runs, issue #20; HND-2 and DEL-2 for tasks, issue #18).
+
+User turns may disallow interruptions (their follow-up step then waits while the user speaks,
+and updates made meanwhile are in its request), and the user may say something that needs no
+tool (`UserSays`): normal turns cover queued items (LED-3, LED-7). The trace records every
+request (`Requested`) and whether each turn was heard."""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from anyio_tools import (
     AgentHandoff,
     ChatMessage,
+    DeliverySettled,
+    FunctionCallOutput,
     ReplyUpdated,
     RunContext,
     ToolError,
@@ -34,15 +41,18 @@ from anyio_tools.runtime import (
     ScriptedCall,
     ScriptedLLM,
     ScriptedResponse,
+    SpeechHandle,
     TextOutput,
     UserState,
 )
 from anyio_tools.testing import no_task_leaks
 
 from .invariants import (
+    Requested,
     Trace,
     check_call_events,
     check_chat_order,
+    check_ledger,
     check_paused_replies,
     check_replies,
 )
@@ -62,6 +72,9 @@ def _note_owner(ctx: RunContext[None]) -> None:
     owner = ctx.session._owner_of_current_call()  # type: ignore[attr-defined]
     if owner is not None:
         _owners[ctx.call_id] = owner.agent.name
+
+
+_replies: dict[str, SpeechHandle] = {}  # the deferred replies' turns, by speech id
 
 
 async def _body(ctx: RunContext[None], key: int) -> object:
@@ -91,13 +104,34 @@ async def _body(ctx: RunContext[None], key: int) -> object:
                 _floor["holders"] += 1
                 if _floor["holders"] > 1:
                     _floor["violations"].append("INV-15: two floor holders")
-                covered = {
+                covered = (
+                    {
+                        i
+                        for e in _events
+                        if isinstance(e, ReplyUpdated) and e.status != "scheduled"
+                        for i in e.update_ids
+                    }
+                    | {
+                        i
+                        for e in _events
+                        if type(e).__name__ == "ReplyDropped"
+                        for i in e.update_ids
+                    }
+                    | {i for e in _events if isinstance(e, DeliverySettled) for i in e.update_ids}
+                )  # LED-7: a turn that was heard with them in its request covered them
+                # INV-16: or a reply that carried it was scheduled and finished playing (heard
+                # or cut: LED-4 voices it again later) before the body: its outcome event may
+                # come after the body started.
+                played = {
                     i
                     for e in _events
-                    if isinstance(e, ReplyUpdated) and e.status != "scheduled"
+                    if isinstance(e, ReplyUpdated)
+                    and e.status == "scheduled"
+                    and e.speech_id in _replies
+                    and _replies[e.speech_id].done
                     for i in e.update_ids
-                } | {i for e in _events if type(e).__name__ == "ReplyDropped" for i in e.update_ids}
-                late = [m for m in made if m not in covered]
+                }
+                late = [m for m in made if m not in covered and m not in played]
                 if late:
                     _floor["violations"].append(f"INV-16: {late} not voiced before the body")
                 await ctx.session.say(f"floor {ctx.call_id}").wait_for_playout()  # type: ignore[attr-defined]
@@ -149,6 +183,10 @@ SESSION_TOOLS = [
 
 
 def _script(request: LLMRequest) -> ScriptedResponse | str:
+    # The turn's task is named after its speech handle (`AgentSession._start_turn`).
+    speech_id = anyio.get_current_task().name.removeprefix("turn ")
+    entries = {i.call_id for i in request.chat_ctx.items if isinstance(i, FunctionCallOutput)}
+    _events.append(Requested(speech_id, frozenset(entries)))
     if request.extra_instructions is not None:
         if request.extra_instructions.startswith("greet "):
             return f"welcome {request.extra_instructions.split()[1]}"
@@ -156,6 +194,8 @@ def _script(request: LLMRequest) -> ScriptedResponse | str:
     if request.tool_outputs:
         return "ok"
     text = request.last_user_text or ""
+    if text == "say hi":
+        return "hi there"
     if text.startswith("call "):
         return ScriptedResponse("sure", calls=[ScriptedCall(text.split()[1], {"key": 0})])
     return "hello"
@@ -164,6 +204,17 @@ def _script(request: LLMRequest) -> ScriptedResponse | str:
 @dataclass(frozen=True)
 class UserTurn:
     tool: int
+    interruptible: bool = True
+
+
+@dataclass(frozen=True)
+class UserSays:
+    """A user turn without tools: its request holds whatever is queued (LED-7). With
+    ``over_update``, a running call (``pick``) updates while the user speaks first, so its
+    update is still queued when the turn's request is built."""
+
+    pick: int = 0
+    over_update: bool = False
 
 
 @dataclass(frozen=True)
@@ -210,7 +261,16 @@ class EndTask:
 
 
 SessionCommand = (
-    UserTurn | Act | UserSpeaking | Interrupt | SwitchAgent | Wait | Run | Pause | EndTask
+    UserTurn
+    | UserSays
+    | Act
+    | UserSpeaking
+    | Interrupt
+    | SwitchAgent
+    | Wait
+    | Run
+    | Pause
+    | EndTask
 )
 
 
@@ -234,19 +294,50 @@ class SessionScenario:
         self.trace = Trace(events=_events)
         self.steps = 0
         self.llm: ScriptedLLM | None = None
+        self.handles: dict[str, SpeechHandle] = {}
+        generate_reply = session.generate_reply
+
+        def recorded(**kwargs: Any) -> SpeechHandle:
+            # Every turn that is not a deferred reply starts here (runs and greetings too).
+            handle = generate_reply(**kwargs)
+            self.handles[handle.id] = handle
+            return handle
+
+        session.generate_reply = recorded  # type: ignore[method-assign]
+        schedule_reply = session.schedule_reply
+
+        def reply(agent: Agent, *, instructions: str) -> SpeechHandle:
+            handle = schedule_reply(agent, instructions=instructions)
+            _replies[handle.id] = handle
+            return handle
+
+        session.schedule_reply = reply  # type: ignore[method-assign]
 
     async def apply(self, command: SessionCommand) -> None:
         self.steps += 1
         session = self.session
         if isinstance(command, UserTurn):
             try:
-                session.generate_reply(user_input=f"call {TOOL_NAMES[command.tool]}")
+                session.generate_reply(
+                    user_input=f"call {TOOL_NAMES[command.tool]}",
+                    allow_interruptions=command.interruptible,
+                )
             except RuntimeError:
                 pass
+        elif isinstance(command, UserSays):
+            speaking = session.user_state is UserState.SPEAKING
+            if command.over_update:
+                session.user_started_speaking()  # busy: no deferred reply takes the update
+                self._send(command.pick, "update")
+                await anyio.wait_all_tasks_blocked()
+            try:
+                session.generate_reply(user_input="say hi")
+            except RuntimeError:
+                pass
+            if command.over_update and not speaking:
+                session.user_stopped_speaking()
         elif isinstance(command, Act):
-            calls = sorted(self.senders)
-            if calls:
-                self.senders[calls[command.pick % len(calls)]].send_nowait(command.action)
+            self._send(command.pick, command.action)
         elif isinstance(command, UserSpeaking):
             if command.speaking:
                 session.user_started_speaking()
@@ -278,6 +369,11 @@ class SessionScenario:
         elif isinstance(command, Run):
             await self._run(handoff=command.handoff)
         await anyio.wait_all_tasks_blocked()
+
+    def _send(self, pick: int, action: str) -> None:
+        calls = sorted(self.senders)
+        if calls:
+            self.senders[calls[pick % len(calls)]].send_nowait(action)
 
     async def _run(self, *, handoff: bool) -> None:
         """One run (the user stops speaking first); it must include every reply it caused:
@@ -316,9 +412,11 @@ class SessionScenario:
         chats = [*(a.chat_ctx for a in self.agents), *(t.chat_ctx for t in _tasks)]
         self.trace.chats = [self.session.history, *chats]
         self.trace.owners = _owners
+        self.trace.heard = {speech_id: h.heard for speech_id, h in self.handles.items()}
         assert not _floor["violations"], _floor["violations"]
         check_call_events(self.trace, final=final)
         check_replies(self.trace, final=final)
+        check_ledger(self.trace, final=final)
         check_chat_order(self.trace)
         check_paused_replies(self.trace)
 
@@ -342,6 +440,7 @@ async def session_scenario(
     _events.clear()
     _owners.clear()
     _tasks.clear()
+    _replies.clear()
     _floor["holders"] = 0
     _floor["violations"] = []
     agents: list[Agent] = [
@@ -360,10 +459,10 @@ async def session_scenario(
         session.on(None, _events.append)
         for agent in agents:
             cast(Greeting, agent).session = session
+        sc = SessionScenario(session, agents)  # before start: it records the greeting's turn
         try:
             async with session:
                 await session.start(agents[0])
-                sc = SessionScenario(session, agents)
                 sc.llm = llm  # its `requests` are every context an LLM saw (tests/properties/
                 # test_provider_conversions.py converts them for each provider)
                 yield sc

@@ -134,13 +134,17 @@ async def test_handoff_while_the_deliverer_waits_for_idle() -> None:
 
 
 async def test_session_close_while_a_reply_is_being_generated() -> None:
-    """DEL-8: a reply in flight at close gets exactly one outcome; nothing is left."""
+    """DEL-8: a reply in flight at close gets exactly one outcome; nothing is left. (The
+    result comes while the follow-up step streams, so that turn does not cover it, LED-7.)"""
     stall = anyio.Event()
+    streaming = anyio.Event()
 
     class StallingLLM:
         async def stream(self, request: LLMRequest) -> AsyncGenerator[LLMChunk, None]:
             if request.extra_instructions is not None:
                 await stall.wait()  # never set: the reply is still generating at close
+            if request.tool_outputs:
+                streaming.set()
             if request.tool_outputs or request.extra_instructions:
                 yield TextDelta("ok")
                 return
@@ -150,8 +154,9 @@ async def test_session_close_while_a_reply_is_being_generated() -> None:
 
     @function_tool
     async def two_step(ctx: RunContext[None]) -> str:
-        """Update, then finish."""
+        """Update, then finish while the follow-up step streams."""
         await ctx.update("first")
+        await streaming.wait()
         return "second"
 
     session: AgentSession[None] = AgentSession(
@@ -175,19 +180,23 @@ async def test_session_close_while_a_reply_is_being_generated() -> None:
 
 
 async def test_llm_raising_during_a_deferred_reply() -> None:
-    """Issue #4 item 4: the reply fails as a session error; its outcome is still reported."""
+    """Issue #4 item 4: the reply fails as a session error; its outcome is still reported.
+    (The result comes while the follow-up step streams, so that turn does not cover it.)"""
+    streaming = anyio.Event()
 
     def script(request: LLMRequest) -> ScriptedResponse | str:
         if request.extra_instructions is not None:
             raise ConnectionError("model unavailable")
         if request.tool_outputs:
+            streaming.set()  # the request was built: the result comes after it (LED-7)
             return "ok"
         return ScriptedResponse("", calls=[ScriptedCall("two_step")])
 
     @function_tool
     async def two_step(ctx: RunContext[None]) -> str:
-        """Update, then finish."""
+        """Update, then finish while the follow-up step streams."""
         await ctx.update("first")
+        await streaming.wait()
         return "second"
 
     session: AgentSession[None] = AgentSession(llm=ScriptedLLM(script))

@@ -29,6 +29,7 @@ from anyio_tools.runtime import AgentPaused, AgentResumed
 from anyio_tools.runtime._idle import IdleWaits
 
 from .invariants import (
+    Requested,
     Trace,
     check_all,
     check_call_events,
@@ -84,9 +85,21 @@ def _good() -> Trace:
     )
 
 
+def _covered_by_a_turn(t: Trace) -> None:
+    """Turn t1's request held both entries; it completed heard and covered them (LED-7)."""
+    t.events[4:] = [
+        Requested("t1", frozenset({"c", "c_update_1", "c_final"})),
+        DeliverySettled(("c_update_1", "c_final"), DeliveryOutcome.COVERED),
+    ]
+    t.heard = {"t1": True}
+
+
 def test_the_healthy_trace_passes() -> None:
     """The baseline for the broken variants below."""
     check_all(_good(), final=True)
+    covering = _good()
+    _covered_by_a_turn(covering)
+    check_all(covering, final=True)
 
 
 def _breakers() -> dict[str, Callable[[Trace], None]]:
@@ -173,6 +186,16 @@ def _breakers() -> dict[str, Callable[[Trace], None]]:
             ReplyUpdated(("c_final",), ReplyStatus.SCHEDULED, "s2"),
             ReplyUpdated(("c_final",), ReplyStatus.COMPLETED, "s2"),
         ]
+
+    def covered_by_an_interrupted_turn(t: Trace) -> None:
+        # A broken runtime that lets a turn cut before it was heard cover its items (LED-3).
+        _covered_by_a_turn(t)
+        t.heard = {"t1": False}
+
+    def covered_though_added_after_the_request(t: Trace) -> None:
+        # A broken runtime that covers what entered the chat while the request streamed.
+        _covered_by_a_turn(t)
+        t.events[4] = Requested("t1", frozenset({"c", "c_update_1"}))
 
     def committed_call_cancelled(t: Trace) -> None:
         t.committed = {"c"}

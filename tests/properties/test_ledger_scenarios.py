@@ -17,6 +17,7 @@ from anyio_tools import (
     CallStatus,
     CancelAnswer,
     CancelReason,
+    ChatContext,
     Delivery,
     DeliverySettled,
     FunctionCall,
@@ -196,7 +197,8 @@ async def test_the_host_decides_what_was_heard() -> None:
 
 async def test_covered_items_need_no_reply() -> None:
     """LED-3: a reply that says nothing leaves its items ``covered``; items a completed
-    normal turn already saw (``mark_covered``) are settled without a reply."""
+    normal turn already saw (``queued_updates_in`` of its request, then ``mark_covered``,
+    LED-7) are settled without a reply."""
     host = FakeHost(auto_finish=False)
     with anyio.fail_after(60):
         async with ToolExecutor(host) as executor:
@@ -210,7 +212,11 @@ async def test_covered_items_need_no_reply() -> None:
             await b.answer()
             gate("b").set()
             await b.result()
+            chat = host.current.chat_ctx.copy()  # LED-7: what a request would hold now
+            assert executor.queued_updates_in(chat) == ["b_final"]
+            assert executor.queued_updates_in(ChatContext()) == []  # not in that chat
             executor.mark_covered({"b_final", "unknown_id"})
+            assert executor.queued_updates_in(chat) == []
             host.set_busy(False)
             await anyio.wait_all_tasks_blocked()
     assert settled(host) == {"a_final": ("covered", None), "b_final": ("covered", None)}

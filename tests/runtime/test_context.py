@@ -8,7 +8,15 @@ from typing import Any
 import anyio
 import pytest
 
-from anyio_tools import ActivityClosedError, ReplyUpdated, RunContext, ToolFlag, function_tool
+from anyio_tools import (
+    ActivityClosedError,
+    DeliverySettled,
+    FunctionCallOutput,
+    ReplyUpdated,
+    RunContext,
+    ToolFlag,
+    function_tool,
+)
 from anyio_tools.runtime import (
     Agent,
     AgentSession,
@@ -53,7 +61,12 @@ async def run_session(tools: list[Any], user: str, script: dict[str, Any], **kw:
 
 
 async def test_foreground_chat_order_equals_code_order() -> None:
-    """CTX-7 (a), INV-16, scenario 38: the reply for earlier updates plays before the body."""
+    """CTX-7 (a), INV-16, scenario 38: the reply for earlier updates plays before the body.
+
+    Under LED-7 the reply covering "b" is either the tool's own follow-up step (when "b" was
+    in its request: ``covered``) or a deferred reply (``delivered``); either way it settled
+    and finished playing before "c", and chat order is code order.
+    """
     gates["done"] = anyio.Event()
 
     @function_tool
@@ -66,8 +79,26 @@ async def test_foreground_chat_order_equals_code_order() -> None:
             await handle.wait_for_playout()
         gates["done"].set()
 
-    session, _ = await run_session([steps], "go", {"go": [call("steps")]})
-    assert said(session.history)[-2:] == ["REPLY", "c"]
+    session, events = await run_session([steps], "go", {"go": [call("steps")]})
+    b = "call_1_update_1"
+    (outcome,) = [e.outcome for e in events.of(DeliverySettled) if b in e.update_ids]
+    covering = "ok" if outcome == "covered" else "REPLY"  # the follow-up, or a deferred reply
+    assert outcome in ("covered", "delivered")
+    order = [
+        "b settled"
+        if isinstance(e, DeliverySettled) and b in e.update_ids
+        else getattr(e.item, "content", None)
+        for e in events.events
+        if isinstance(e, DeliverySettled | ConversationItemAdded)
+    ]
+    assert [o for o in order if o in (covering, "b settled", "c")] == [
+        covering,
+        "b settled",
+        "c",
+    ]
+    assert said(session.history)[-2:] == [covering, "c"]
+    outputs = [i.call_id for i in session.history.items if isinstance(i, FunctionCallOutput)]
+    assert outputs[:2] == ["call_1", b]
 
 
 async def test_two_floor_holders_never_interleave() -> None:
