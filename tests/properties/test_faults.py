@@ -32,6 +32,7 @@ from anyio_tools.runtime import (
     ScriptedResponse,
     SessionError,
     TextDelta,
+    TextOutput,
 )
 from anyio_tools.testing import FakeHost, tool_task_names
 from tests.executor.helpers import make_ctx
@@ -199,7 +200,11 @@ async def test_llm_raising_during_a_deferred_reply() -> None:
         await streaming.wait()
         return "second"
 
-    session: AgentSession[None] = AgentSession(llm=ScriptedLLM(script))
+    # "ok" takes 0.1 s to say: the tool (woken as the follow-up step's request is built)
+    # returns before that turn is done, whatever order the scheduler picks (RUN-1, RUN-3).
+    session: AgentSession[None] = AgentSession(
+        llm=ScriptedLLM(script), output=TextOutput(chars_per_second=20)
+    )
     events: list[Any] = []
     session.on(None, events.append)
     async with session:
