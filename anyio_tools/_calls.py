@@ -87,6 +87,7 @@ class CallHandle:
 
     __slots__ = (
         "__weakref__",
+        "_ledger",
         "_owner",
         "_update_messages",
         "_update_wakeup",
@@ -103,7 +104,6 @@ class CallHandle:
         "ctx",
         "guard",
         "key",
-        "ledger",
         "options",
         "outcome",
         "released",
@@ -121,11 +121,12 @@ class CallHandle:
         arguments_value: dict[str, Any] | None,
         key: tuple[str, str | None],
         loop: Loop,
+        options: ToolOptions,
     ) -> None:
         self._owner = owner
         self.clock: Clock = loop.clock
         self.checkpoint: Callable[[], Awaitable[None]] = loop.checkpoint
-        self.options = owner.options
+        self.options = options
         self.tool = tool
         self.ctx = ctx
         self.call = call
@@ -140,7 +141,7 @@ class CallHandle:
         self.cancel_reason: str | None = None
         self.cause: CancelReason | None = None  # CAN-10
         self.committed = False  # CAN-11
-        self.ledger = CallLedger()  # LED-1
+        self._ledger: CallLedger | None = None  # LED-1; made by the first owed item
         self.outcome: Outcome | None = None  # set once, when the call ends
         self._update_messages: list[str] | None = None  # raw messages, for updates()
         self._update_wakeup: anyio.Event | None = None
@@ -209,13 +210,24 @@ class CallHandle:
         """Whether the tool passed its point of no return (``ctx.commit()``)."""
         return self.committed
 
+    @property
+    def ledger(self) -> CallLedger:
+        """The call's delivery ledger (LED-1), made when first needed: most calls owe nothing."""
+        ledger = self._ledger
+        if ledger is None:
+            ledger = self._ledger = CallLedger()
+            outcome = self.outcome
+            ledger.cancelled = outcome is not None and outcome.status is CallStatus.CANCELLED
+        return ledger
+
     def deliveries(self) -> tuple[Delivery, ...]:
         """Return where each item the call owes the conversation stands (its ledger).
 
         One entry per update after the first and per final result voiced by a deferred
         reply, in update order; ``outcome`` is None while the item is still owed.
         """
-        return self.ledger.snapshot()
+        ledger = self._ledger
+        return () if ledger is None else ledger.snapshot()
 
     async def answer(self) -> DispatchResult:
         """Wait for the call's first answer: its first update, or its end.
@@ -354,7 +366,8 @@ class CallHandle:
         """Record how the call ended (once) and wake whoever iterates its updates."""
         self.outcome = outcome
         if outcome.status is CallStatus.CANCELLED:
-            self.ledger.cancelled = True  # LED-4: what was not heard is not voiced again
+            if self._ledger is not None:  # LED-4: what was not heard is not voiced again
+                self._ledger.cancelled = True
             if self.cause is None:
                 # A deadline (issue #16) says so on its outcome; otherwise an enclosing scope
                 # was cancelled: the host's doing.

@@ -53,7 +53,7 @@ from ._options import AsyncToolOptions, ToolOptions, check_seconds
 from ._outcomes import DispatchResult
 from ._registry import CallRegistry, RunningCall
 from ._runner import CallRunner
-from ._tools import Tool
+from ._tools import PreparedArguments, Tool
 from ._values import CLOSING_TEXT
 
 __all__ = ["ExecutorScope", "ExecutorState", "ToolExecutor"]
@@ -171,6 +171,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         if max_redeliveries < 0:
             raise ValueError(f"max_redeliveries must be >= 0, got {max_redeliveries}")
         self._host: ToolHost = NoConversation() if host is None else host
+        self._emits = host is not None  # without a host no event is built (nobody listens)
         self._instrument = (  # issue #17
             default_instrumentation() if instrumentation is None else instrumentation
         )
@@ -179,6 +180,8 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             options if isinstance(options, ToolOptions) else ToolOptions.resolve(options)
         )
         self._scope = ExecutorScope(scope)
+        # DLN-7: without deadlines anywhere a call gets no guard (checked once per call).
+        self._unguarded = self._options.timeout is None and self._options.idle_timeout is None
         self._name = name
         self._close_timeout = close_timeout
         closed_reason = (
@@ -425,7 +428,9 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         """
         if isinstance(ctx, FunctionCall):
             ctx = RunContext(function_call=ctx)
-        limits = _limits(timeout, idle_timeout)
+        limits = (
+            None if timeout is None and idle_timeout is None else _limits(timeout, idle_timeout)
+        )
         try:
             call = await self._admit_call(tool, ctx, raw_arguments, limits)
         except CallRefusedError as refused:
@@ -473,9 +478,16 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             RuntimeError: The context is bound to another call already.
             ValueError: A *timeout* or *idle_timeout* that is not > 0.
         """
-        limits = _limits(timeout, idle_timeout)
+        limits = (
+            None if timeout is None and idle_timeout is None else _limits(timeout, idle_timeout)
+        )
         try:
-            call = await self._admit_call(tool, ctx, raw_arguments, limits)
+            if tool.info.on_duplicate is DuplicateMode.ALLOW:
+                # No duplicate policy: admission is synchronous, no coroutine of its own.
+                item, prepared = self._prepare(tool, ctx, raw_arguments)
+                call = self._admit(tool, ctx, item, prepared, limits)
+            else:
+                call = await self._admit_call(tool, ctx, raw_arguments, limits)
         except CallRefusedError as refused:
             logger.debug("call %s: refused (%s)", ctx.function_call.call_id, refused)
             await checkpoint()
@@ -517,13 +529,10 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         )
         return DispatchResult(item, output, non_blocking=first.non_blocking)
 
-    async def _admit_call(
-        self,
-        tool: Tool,
-        ctx: RunContext[Any],
-        raw_arguments: str | None,
-        limits: _Limits | None = None,
-    ) -> CallHandle:
+    def _prepare(
+        self, tool: Tool, ctx: RunContext[Any], raw_arguments: str | None
+    ) -> tuple[FunctionCall, PreparedArguments]:
+        # EXE-5 (a): parse and validate; nothing changes yet.
         if self._state is not ExecutorState.OPEN:
             self._check_open()
         ctx.check_unbound()
@@ -536,11 +545,18 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             raise CallRefusedError(result, exc.message) from None
         if parsed.text != item.arguments:
             item = attrs.evolve(item, arguments=parsed.text)
-        prepared = tool.prepare(parsed.value)
+        return item, tool.prepare(parsed.value)
+
+    async def _admit_call(
+        self,
+        tool: Tool,
+        ctx: RunContext[Any],
+        raw_arguments: str | None,
+        limits: _Limits | None = None,
+    ) -> CallHandle:
+        item, prepared = self._prepare(tool, ctx, raw_arguments)
         if tool.info.on_duplicate is DuplicateMode.ALLOW:
-            return self._admit(
-                tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits
-            )
+            return self._admit(tool, ctx, item, prepared, limits)
         async with self._gate:  # DUP-7: FIFO, held through a replacement's wait
             same_key = self._by_key.get(prepared.key)
             matching = list(same_key.values()) if same_key else []
@@ -558,18 +574,14 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 old.request_cancel("replaced by a duplicate call", CancelReason.REPLACE)
             for old in decision.replace:
                 await old.wait_ended()
-            return self._admit(
-                tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits
-            )
+            return self._admit(tool, ctx, item, prepared, limits)
 
     def _admit(
         self,
         tool: Tool,
         ctx: RunContext[Any],
         item: FunctionCall,
-        arguments: dict[str, Any] | None,
-        error: InvalidArgumentsError | None,
-        key: tuple[str, str | None],
+        prepared: PreparedArguments,
         limits: _Limits | None,
     ) -> CallHandle:
         # EXE-5 (c)-(e): one synchronous step. Every check comes before the first change, and
@@ -581,17 +593,29 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         if call_id in self._registry:
             text = f"a call with id `{call_id}` is already running"
             raise CallRefusedError(_error_answer(item, text), text)
-        call = CallHandle(self, tool, ctx, item, arguments, key, self._loop)
-        if error is not None:
-            call.arguments_value = None
-        call.guard = self._guard(tool.info, limits)
+        info = tool.info
+        error = prepared.error
+        key = prepared.key
+        call = CallHandle(
+            self,
+            tool,
+            ctx,
+            item,
+            None if error is not None else prepared.arguments,
+            key,
+            self._loop,
+            self._options,
+        )
+        if limits is not None or info.guarded or not self._unguarded:
+            call.guard = self._guard(info, limits)
         ctx.bind(call, function_call=item)
         self._registry.add(call)
         self._calls[call_id] = call
-        if tool.info.on_duplicate is not DuplicateMode.ALLOW:
+        if info.on_duplicate is not DuplicateMode.ALLOW:
             self._by_key.setdefault(key, {})[call_id] = call
-        emit_safely(self._host, CallStarted(item))
-        logger.debug("call %s: admitted (tool %s)", call_id, tool.name)
+        if self._emits:
+            emit_safely(self._host, CallStarted(item))
+        logger.debug("call %s: admitted (tool %s)", call_id, info.name)
         run = self._run
         if self._instrument is not None:
             call_safely(self._instrument.call_started, call)
@@ -613,7 +637,8 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
 
     def on_update(self, call: CallHandle, entry_id: str, message: str, pair: UpdatePair) -> None:
         """Take an update of a running call: release it (first) or deliver it (later)."""
-        emit_safely(self._host, CallUpdated(entry_id, call.call_id, message))
+        if self._emits:
+            emit_safely(self._host, CallUpdated(entry_id, call.call_id, message))
         logger.debug("call %s: update %s %r", call.call_id, entry_id, message)
         if self._instrument is not None:
             call_safely(self._instrument.call_updated, call, entry_id, message)
