@@ -133,7 +133,9 @@ class CallHandle:
         self.arguments_value = arguments_value
         self.key = key
         self.cancellable = tool.info.cancellable
-        self.released: anyio.Event | None = loop.new_event()  # dropped once set
+        # Made by the first waiter of an unanswered call only, dropped once set: most calls
+        # answer in their task's first step, before anyone waits (issue #19).
+        self.released: anyio.Event | None = None
         self.answer_value: DispatchResult | None = None
         self.answered = False
         self.task: TaskHandle[None] | None = None
@@ -238,14 +240,21 @@ class CallHandle:
         Returns:
             What the LLM sees for the call now, and the call item to record.
         """
-        released = self.released
-        if released is None:
+        if self.answered:
             await self.checkpoint()
         else:
-            await released.wait()
+            await self.wait_answered()
         answer = self.answer_value
         assert answer is not None  # set before the event
         return answer
+
+    async def wait_answered(self) -> None:
+        """Wait until the call gave its first answer (no checkpoint if it did already)."""
+        if not self.answered:
+            released = self.released
+            if released is None:
+                released = self.released = anyio.Event()
+            await released.wait()
 
     async def updates(self) -> AsyncIterator[CallUpdated]:
         """Iterate over every update of the call, in order, ending when the call ends.

@@ -494,12 +494,13 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             return refused.result
         except _Joined as joined:
             return await self._join(joined.item, joined.call)
-        released = call.released
         try:
-            if released is None:
-                await self._loop.checkpoint()
-            else:
-                await released.wait()
+            # One checkpoint first: the call's task takes its first step, and a call that
+            # answers in it (it returned, raised or updated before it first waited) needs no
+            # event. Otherwise wait for its first answer.
+            await self._loop.checkpoint()
+            if not call.answered:
+                await call.wait_answered()
         except get_cancelled_exc_class():
             # EXE-13: the answer never reaches this dispatcher's caller, so the call was its
             # work, even when its first answer landed in the same tick as the cancellation.
@@ -637,9 +638,10 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
 
     def on_update(self, call: CallHandle, entry_id: str, message: str, pair: UpdatePair) -> None:
         """Take an update of a running call: release it (first) or deliver it (later)."""
+        call_id = call.call.call_id
         if self._emits:
-            emit_safely(self._host, CallUpdated(entry_id, call.call_id, message))
-        logger.debug("call %s: update %s %r", call.call_id, entry_id, message)
+            emit_safely(self._host, CallUpdated(entry_id, call_id, message))
+        logger.debug("call %s: update %s %r", call_id, entry_id, message)
         if self._instrument is not None:
             call_safely(self._instrument.call_updated, call, entry_id, message)
         call.record_update(message)
@@ -660,7 +662,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 call.call = item
                 call.ctx.mark_function_call(item)
                 call.release(DispatchResult(item, pair[1], non_blocking=True))
-                logger.debug("call %s: answered by its first update", call.call_id)
+                logger.debug("call %s: answered by its first update", call_id)
                 return
         if self._deliverer is not None:
             self._deliverer.enqueue(pair[0], pair[1], call.ledger)

@@ -102,10 +102,13 @@ class CallRunner:
                 # Nobody is shown this exception (a cancelled call's result has no error).
                 raise exc.with_traceback(None)  # noqa: B904 - the same exception, re-raised
             raise
-        if self._cancelled_here(call):  # CAN-9: a swallowed cancellation still counts
+        # CAN-9: a swallowed cancellation still counts (our scope, or one around it, was
+        # cancelled: -inf is anyio's "cancelled" deadline).
+        if call.cancel_reason is not None or current_effective_deadline() == -math.inf:
             outcome = Outcome.cancelled(self._cancel_reason(call))
         else:
-            outcome = Outcome.of_value(value, tool=call.name, call_id=call.call_id)
+            item = call.call
+            outcome = Outcome.of_value(value, tool=item.name, call_id=item.call_id)
         self._finish(call, outcome)
 
     def _cancelled_here(self, call: CallHandle) -> bool:
