@@ -4,7 +4,9 @@ of ours, whether a call returned, raised, updated (owing deferred replies) or wa
 
 Each test runs its calls with the collector disabled, then collects with
 ``gc.DEBUG_SAVEALL`` and looks at what it found: objects of anyio_tools' classes, and frames
-of its modules, must not be there.
+of its modules, must not be there. (An unexpected error is logged with its traceback, and
+pytest keeps log records until the test ends, so the error cases that show a cycle raise
+`ToolError`, which is not logged.)
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ import anyio
 import pytest
 
 import anyio_tools
-from anyio_tools import CallStatus, RunContext, ToolError, ToolExecutor, ToolFlag, function_tool
+from anyio_tools import (
+    CallStatus,
+    RetryPolicy,
+    RunContext,
+    ToolError,
+    ToolExecutor,
+    ToolFlag,
+    function_tool,
+)
 from anyio_tools.testing import FakeHost
 
 from .helpers import make_ctx
@@ -79,6 +89,18 @@ async def progressing(ctx: RunContext[None], x: int) -> int:
     return x
 
 
+@function_tool(timeout=60, idle_timeout=30)
+async def guarded(x: int) -> int:
+    """Raise under deadlines (the call runs in its guard)."""
+    raise ToolError(f"failed with {x}")
+
+
+@function_tool(flags=ToolFlag.IDEMPOTENT, retry=RetryPolicy(attempts=2, initial_delay=0))
+async def retried(x: int) -> int:
+    """Fail every attempt with a retryable error."""
+    raise ToolError(f"still failing {x}")
+
+
 _gate: dict[str, anyio.Event] = {}
 
 
@@ -98,8 +120,10 @@ async def waiting(ctx: RunContext[None], x: int) -> int:
         (failing, CallStatus.ERROR),
         (refusing, CallStatus.ERROR),
         (progressing, CallStatus.DONE),
+        (guarded, CallStatus.ERROR),
+        (retried, CallStatus.ERROR),
     ],
-    ids=["returns", "raises", "tool_error", "updates"],
+    ids=["returns", "raises", "tool_error", "updates", "guarded", "retried"],
 )
 async def test_ended_calls_leave_no_cycle(tool: object, status: CallStatus, hosted: bool) -> None:
     """Calls that returned, raised or updated are freed without the cyclic GC once their
