@@ -8,10 +8,11 @@ cancelled alone; one more task (``deliver <name>``) voices deferred updates. Lea
 queued updates are reported dropped.
 
 Dispatch returns at the call's first answer: its first update, its end, or its cancellation.
-The call's task sets the answer and an event; the dispatcher waits on that event. This gives
-the semantics of ``task_group.start`` (SC-3, SC-4: a cancelled dispatcher cancels its
-unreleased call) at the cost of one task per call, which is what keeps dispatch within twice
-the cost of a bare spawn-and-await.
+The dispatcher starts the call's task and yields once, so that the task takes its first step;
+a call answered in it (it returned, raised or updated before it first waited) is answered
+then, with no event. Otherwise the dispatcher waits on an event the call's answer sets (made
+by that first waiter). This gives the semantics of ``task_group.start`` (SC-3, SC-4: a
+cancelled dispatcher cancels its unreleased call) at the cost of one task per call.
 """
 
 from __future__ import annotations

@@ -137,7 +137,6 @@ class CallRunner:
         except Exception:  # pragma: no cover - a bug of ours; the call must still end
             logger.exception("could not settle the end of call %s", call.call_id)
         call_id = call.call.call_id
-        self._registry.discard(call_id)
         self._calls.pop(call_id, None)
         if self._by_key:  # only tools with a duplicate policy are keyed
             same_key = self._by_key.get(call.key)
@@ -148,8 +147,8 @@ class CallRunner:
         if not self._calls and self._all_ended is not None:
             self._all_ended.set()
             self._all_ended = None
-        call.end(outcome)
-        self._registry.remember_end(call_id, outcome.status, call.cause)
+        call.end(outcome)  # sets the cause of a cancellation nobody asked for
+        self._registry.end(call_id, outcome.status, call.cause)
         if self._emits or logger.isEnabledFor(logging.DEBUG):
             status, message = ended_message(outcome, updated=call.updated)
             if self._emits:
