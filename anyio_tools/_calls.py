@@ -99,6 +99,7 @@ class CallHandle:
 
     __slots__ = (
         "__weakref__",
+        "_ledger",
         "_owner",
         "_update_messages",
         "_update_wakeup",
@@ -116,7 +117,6 @@ class CallHandle:
         "grouped",
         "guard",
         "key",
-        "ledger",
         "options",
         "outcome",
         "released",
@@ -134,18 +134,21 @@ class CallHandle:
         arguments_value: dict[str, Any] | None,
         key: tuple[str, str | None],
         loop: Loop,
+        options: ToolOptions,
     ) -> None:
         self._owner = owner
         self.clock: Clock = loop.clock
         self.checkpoint: Callable[[], Awaitable[None]] = loop.checkpoint
-        self.options = owner.options
+        self.options = options
         self.tool = tool
         self.ctx = ctx
         self.call = call
         self.arguments_value = arguments_value
         self.key = key
         self.cancellable = tool.info.cancellable
-        self.released: anyio.Event | None = loop.new_event()  # dropped once set
+        # Made by the first waiter of an unanswered call only, dropped once set: most calls
+        # answer in their task's first step, before anyone waits (issue #19).
+        self.released: anyio.Event | None = None
         self.answer_value: DispatchResult | None = None
         self.answered = False
         self.task: CallTask | None = None
@@ -154,7 +157,7 @@ class CallHandle:
         self.cancel_reason: str | None = None
         self.cause: CancelReason | None = None  # CAN-10
         self.committed = False  # CAN-11
-        self.ledger = CallLedger()  # LED-1
+        self._ledger: CallLedger | None = None  # LED-1; made by the first owed item
         self.outcome: Outcome | None = None  # set once, when the call ends
         self._update_messages: list[str] | None = None  # raw messages, for updates()
         self._update_wakeup: anyio.Event | None = None
@@ -223,13 +226,24 @@ class CallHandle:
         """Whether the tool passed its point of no return (``ctx.commit()``)."""
         return self.committed
 
+    @property
+    def ledger(self) -> CallLedger:
+        """The call's delivery ledger (LED-1), made when first needed: most calls owe nothing."""
+        ledger = self._ledger
+        if ledger is None:
+            ledger = self._ledger = CallLedger()
+            outcome = self.outcome
+            ledger.cancelled = outcome is not None and outcome.status is CallStatus.CANCELLED
+        return ledger
+
     def deliveries(self) -> tuple[Delivery, ...]:
         """Return where each item the call owes the conversation stands (its ledger).
 
         One entry per update after the first and per final result voiced by a deferred
         reply, in update order; ``outcome`` is None while the item is still owed.
         """
-        return self.ledger.snapshot()
+        ledger = self._ledger
+        return () if ledger is None else ledger.snapshot()
 
     async def answer(self) -> DispatchResult:
         """Wait for the call's first answer: its first update, or its end.
@@ -240,14 +254,21 @@ class CallHandle:
         Returns:
             What the LLM sees for the call now, and the call item to record.
         """
-        released = self.released
-        if released is None:
+        if self.answered:
             await self.checkpoint()
         else:
-            await released.wait()
+            await self.wait_answered()
         answer = self.answer_value
         assert answer is not None  # set before the event
         return answer
+
+    async def wait_answered(self) -> None:
+        """Wait until the call gave its first answer (no checkpoint if it did already)."""
+        if not self.answered:
+            released = self.released
+            if released is None:
+                released = self.released = anyio.Event()
+            await released.wait()
 
     async def updates(self) -> AsyncIterator[CallUpdated]:
         """Iterate over every update of the call, in order, ending when the call ends.
@@ -368,7 +389,8 @@ class CallHandle:
         """Record how the call ended (once) and wake whoever iterates its updates."""
         self.outcome = outcome
         if outcome.status is CallStatus.CANCELLED:
-            self.ledger.cancelled = True  # LED-4: what was not heard is not voiced again
+            if self._ledger is not None:  # LED-4: what was not heard is not voiced again
+                self._ledger.cancelled = True
             if self.cause is None:
                 # A deadline (issue #16) says so on its outcome; otherwise an enclosing scope
                 # was cancelled: the host's doing.

@@ -190,6 +190,7 @@ class CallGuard:
                 else:
                     value = await self._attempts(call)
             except BaseException as exc:
+                del call  # the traceback keeps this frame, the call its exception: no cycle
                 # An error raised while our deadline cancelled the call (on trio grouped with
                 # the cancellation) is still a timeout; a pure cancellation is absorbed by the
                 # scope and reported below.
@@ -221,6 +222,7 @@ class CallGuard:
                     or current_effective_deadline() == -math.inf
                     or not retry.retryable(exc)
                 ):
+                    del call, arguments  # the traceback keeps this frame: no cycle
                     raise
                 delay = retry.delay(self.attempts)
                 emit_safely(

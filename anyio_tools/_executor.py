@@ -22,10 +22,11 @@ reported dropped.
   the group.
 
 Dispatch returns at the call's first answer: its first update, its end, or its cancellation.
-The call's task sets the answer and an event; the dispatcher waits on that event. This gives
-the semantics of ``task_group.start`` (SC-3, SC-4: a cancelled dispatcher cancels its
-unreleased call) at the cost of one task per call, which is what keeps dispatch within twice
-the cost of a bare spawn-and-await.
+The dispatcher starts the call's task and yields once, so that the task takes its first step;
+a call answered in it (it returned, raised or updated before it first waited) is answered
+then, with no event. Otherwise the dispatcher waits on an event the call's answer sets (made
+by that first waiter). This gives the semantics of ``task_group.start`` (SC-3, SC-4: a
+cancelled dispatcher cancels its unreleased call) at the cost of one task per call.
 
 ``call()`` admits a call the same way and runs it in its caller's task instead, for callers
 that wait for the end anyway (issue #14; CALL-1..4 in ``_caller.py``).
@@ -72,7 +73,7 @@ from ._options import AsyncToolOptions, ToolOptions, check_seconds
 from ._outcomes import CallResult, DispatchResult
 from ._registry import CallRegistry, RunningCall
 from ._runner import CallRunner
-from ._tools import Tool
+from ._tools import PreparedArguments, Tool
 from ._values import CLOSING_TEXT
 
 __all__ = ["ExecutorScope", "ExecutorState", "ToolExecutor"]
@@ -190,6 +191,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         if max_redeliveries < 0:
             raise ValueError(f"max_redeliveries must be >= 0, got {max_redeliveries}")
         self._host: ToolHost = NoConversation() if host is None else host
+        self._emits = host is not None  # without a host no event is built (nobody listens)
         self._instrument = (  # issue #17
             default_instrumentation() if instrumentation is None else instrumentation
         )
@@ -198,6 +200,8 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             options if isinstance(options, ToolOptions) else ToolOptions.resolve(options)
         )
         self._scope = ExecutorScope(scope)
+        # DLN-7: without deadlines anywhere a call gets no guard (checked once per call).
+        self._unguarded = self._options.timeout is None and self._options.idle_timeout is None
         self._name = name
         self._close_timeout = close_timeout
         closed_reason = (
@@ -523,7 +527,9 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         """
         if isinstance(ctx, FunctionCall):
             ctx = RunContext(function_call=ctx)
-        limits = _limits(timeout, idle_timeout)
+        limits = (
+            None if timeout is None and idle_timeout is None else _limits(timeout, idle_timeout)
+        )
         try:
             call = await self._admit_call(tool, ctx, raw_arguments, limits)
         except CallRefusedError as refused:
@@ -571,21 +577,33 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             RuntimeError: The context is bound to another call already.
             ValueError: A *timeout* or *idle_timeout* that is not > 0.
         """
-        limits = _limits(timeout, idle_timeout)
+        limits = (
+            None if timeout is None and idle_timeout is None else _limits(timeout, idle_timeout)
+        )
         try:
-            call = await self._admit_call(tool, ctx, raw_arguments, limits)
+            info = tool.info
+            if info.on_duplicate is DuplicateMode.ALLOW and (
+                self._cancellable is not None or not info.cancellable
+            ):
+                # No duplicate policy (and the group of cancellable calls is open, DRN-1):
+                # admission is synchronous, no coroutine of its own.
+                item, prepared = self._prepare(tool, ctx, raw_arguments)
+                call = self._admit(tool, ctx, item, prepared, limits)
+            else:
+                call = await self._admit_call(tool, ctx, raw_arguments, limits)
         except CallRefusedError as refused:
             logger.debug("call %s: refused (%s)", ctx.function_call.call_id, refused)
             await checkpoint()
             return refused.result
         except _Joined as joined:
             return await self._join(joined.item, joined.call)
-        released = call.released
         try:
-            if released is None:
-                await self._loop.checkpoint()
-            else:
-                await released.wait()
+            # One checkpoint first: the call's task takes its first step, and a call that
+            # answers in it (it returned, raised or updated before it first waited) needs no
+            # event. Otherwise wait for its first answer.
+            await self._loop.checkpoint()
+            if not call.answered:
+                await call.wait_answered()
         except get_cancelled_exc_class():
             # EXE-13: the answer never reaches this dispatcher's caller, so the call was its
             # work, even when its first answer landed in the same tick as the cancellation.
@@ -678,14 +696,10 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         )
         return DispatchResult(item, output, non_blocking=first.non_blocking)
 
-    async def _admit_call(
-        self,
-        tool: Tool,
-        ctx: RunContext[Any],
-        raw_arguments: str | None,
-        limits: _Limits | None = None,
-        caller: CallerTask | None = None,
-    ) -> CallHandle:
+    def _prepare(
+        self, tool: Tool, ctx: RunContext[Any], raw_arguments: str | None
+    ) -> tuple[FunctionCall, PreparedArguments]:
+        # EXE-5 (a): parse and validate; nothing changes yet.
         if self._state is not ExecutorState.OPEN:
             self._check_open()
         ctx.check_unbound()
@@ -698,13 +712,22 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             raise CallRefusedError(result, exc.message) from None
         if parsed.text != item.arguments:
             item = attrs.evolve(item, arguments=parsed.text)
-        prepared = tool.prepare(parsed.value)
-        if self._cancellable is None and tool.info.cancellable:
+        return item, tool.prepare(parsed.value)
+
+    async def _admit_call(
+        self,
+        tool: Tool,
+        ctx: RunContext[Any],
+        raw_arguments: str | None,
+        limits: _Limits | None = None,
+        caller: CallerTask | None = None,
+    ) -> CallHandle:
+        item, prepared = self._prepare(tool, ctx, raw_arguments)
+        grouped = caller is None and tool.info.cancellable  # a caller's-task call is not
+        if grouped and self._cancellable is None:
             await self._cancellable_group()  # DRN-1: once per executor, before any change
         if tool.info.on_duplicate is DuplicateMode.ALLOW:
-            return self._admit(
-                tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits, caller
-            )
+            return self._admit(tool, ctx, item, prepared, limits, caller)
         if self._gate is None:
             self._gate = anyio.Lock(fast_acquire=True)
         async with self._gate:  # DUP-7: FIFO, held through a replacement's wait
@@ -724,20 +747,16 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 old.request_cancel("replaced by a duplicate call", CancelReason.REPLACE)
             for old in decision.replace:
                 await old.wait_ended()
-            if self._cancellable is None and tool.info.cancellable:
+            if grouped and self._cancellable is None:
                 await self._cancellable_group()
-            return self._admit(
-                tool, ctx, item, prepared.arguments, prepared.error, prepared.key, limits, caller
-            )
+            return self._admit(tool, ctx, item, prepared, limits, caller)
 
     def _admit(
         self,
         tool: Tool,
         ctx: RunContext[Any],
         item: FunctionCall,
-        arguments: dict[str, Any] | None,
-        error: InvalidArgumentsError | None,
-        key: tuple[str, str | None],
+        prepared: PreparedArguments,
         limits: _Limits | None,
         caller: CallerTask | None = None,
     ) -> CallHandle:
@@ -750,17 +769,29 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         if call_id in self._registry:
             text = f"a call with id `{call_id}` is already running"
             raise CallRefusedError(_error_answer(item, text), text)
-        call = CallHandle(self, tool, ctx, item, arguments, key, self._loop)
-        if error is not None:
-            call.arguments_value = None
-        call.guard = self._guard(tool.info, limits)
+        info = tool.info
+        error = prepared.error
+        key = prepared.key
+        call = CallHandle(
+            self,
+            tool,
+            ctx,
+            item,
+            None if error is not None else prepared.arguments,
+            key,
+            self._loop,
+            self._options,
+        )
+        if limits is not None or info.guarded or not self._unguarded:
+            call.guard = self._guard(info, limits)
         ctx.bind(call if caller is None else caller.binding(call), function_call=item)
         self._registry.add(call)
         self._calls[call_id] = call
-        if tool.info.on_duplicate is not DuplicateMode.ALLOW:
+        if info.on_duplicate is not DuplicateMode.ALLOW:
             self._by_key.setdefault(key, {})[call_id] = call
-        emit_safely(self._host, CallStarted(item))
-        logger.debug("call %s: admitted (tool %s)", call_id, tool.name)
+        if self._emits:
+            emit_safely(self._host, CallStarted(item))
+        logger.debug("call %s: admitted (tool %s)", call_id, info.name)
         run = self._run
         if self._instrument is not None:
             call_safely(self._instrument.call_started, call)
@@ -791,8 +822,10 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
 
     def on_update(self, call: CallHandle, entry_id: str, message: str, pair: UpdatePair) -> None:
         """Take an update of a running call: release it (first) or deliver it (later)."""
-        emit_safely(self._host, CallUpdated(entry_id, call.call_id, message))
-        logger.debug("call %s: update %s %r", call.call_id, entry_id, message)
+        call_id = call.call.call_id
+        if self._emits:
+            emit_safely(self._host, CallUpdated(entry_id, call_id, message))
+        logger.debug("call %s: update %s %r", call_id, entry_id, message)
         if self._instrument is not None:
             call_safely(self._instrument.call_updated, call, entry_id, message)
         call.record_update(message)
@@ -813,7 +846,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 call.call = item
                 call.ctx.mark_function_call(item)
                 call.release(DispatchResult(item, pair[1], non_blocking=True))
-                logger.debug("call %s: answered by its first update", call.call_id)
+                logger.debug("call %s: answered by its first update", call_id)
                 return
         if self._deliverer is not None:
             self._deliverer.enqueue(pair[0], pair[1], call.ledger)

@@ -171,3 +171,10 @@ class ToolInfo:
     @unkeyed.default
     def _unkeyed(self) -> tuple[str, None]:
         return (self.name, None)
+
+    guarded: bool = attrs.field(init=False, eq=False, repr=False)
+    """Whether the tool declares a deadline or a retry policy (a call then needs a guard)."""
+
+    @guarded.default
+    def _guarded(self) -> bool:
+        return self.timeout is not None or self.idle_timeout is not None or self.retry is not None

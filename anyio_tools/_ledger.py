@@ -55,7 +55,7 @@ from ._chat import FunctionCall, FunctionCallOutput
 from ._events import DeliveryOutcome, DropReason
 from ._host import ReplyHandle, ReplyTarget
 
-__all__ = ["CallLedger", "Delivery", "Owed", "reply_heard", "supersede"]
+__all__ = ["CallLedger", "CallMark", "Delivery", "Owed", "reply_heard", "supersede"]
 
 
 @final
@@ -77,14 +77,37 @@ class Delivery:
 
 
 @final
+class CallMark:
+    """What an owed item knows of its call: whether it ended cancelled (LED-4).
+
+    Owed items point to their call's mark, not to its ledger, which points to them: no
+    reference cycle per owed item, so a call's ledger is freed by reference counting alone.
+    """
+
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+
+@final
 class CallLedger:
     """The owed items of one call, in the order they were made."""
 
-    __slots__ = ("cancelled", "items")
+    __slots__ = ("items", "mark")
 
     def __init__(self) -> None:
         self.items: list[Owed] = []
-        self.cancelled = False  # set when the call ends cancelled (LED-4)
+        self.mark = CallMark()  # shared by the call's owed items
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether the call ended cancelled (LED-4: its items are not voiced again)."""
+        return self.mark.cancelled
+
+    @cancelled.setter
+    def cancelled(self, value: bool) -> None:
+        self.mark.cancelled = value
 
     def snapshot(self) -> tuple[Delivery, ...]:
         """Return where each owed item stands, in update order."""
@@ -112,7 +135,7 @@ class Owed:
         self.call = call
         self.output = output
         self.target = target
-        self.ledger = ledger
+        self.ledger = ledger.mark  # the call's mark, not its ledger (no cycle)
         self.attempts = 0
         self.outcome: DeliveryOutcome | None = None
         ledger.items.append(self)

@@ -9,7 +9,7 @@ value into text can never break the call's end. The functions below are synchron
 from __future__ import annotations
 
 import logging
-from typing import Final, final
+from typing import Final, cast, final
 
 import attrs
 
@@ -144,6 +144,11 @@ class Outcome:
     @classmethod
     def of_value(cls, value: object, *, tool: str = "?", call_id: str = "?") -> Outcome:
         """The body returned ``value``; an unusable value gives an error outcome (logged)."""
+        kind = type(value)
+        if kind is str:  # the common cases first, as value_text() would
+            return cls(CallStatus.DONE, value=value, text=cast(str, value))
+        if kind is int or kind is float or kind is bool:
+            return cls(CallStatus.DONE, value=value, text=str(value))
         split = _split_agents(value)
         if split is not None:
             agents, rest = split

@@ -131,6 +131,14 @@ class CallRegistry:
         """Forget a call (no error if it is not registered)."""
         self._calls.pop(call_id, None)
 
+    def end(self, call_id: str, status: CallStatus, cause: CancelReason | None) -> None:
+        """Forget an ended call and remember how it ended (`discard`, then `remember_end`)."""
+        self._calls.pop(call_id, None)
+        ended = self._ended
+        ended[call_id] = (status, cause)
+        if len(ended) > _REMEMBERED:
+            del ended[next(iter(ended))]
+
     def remember_end(self, call_id: str, status: CallStatus, cause: CancelReason | None) -> None:
         """Keep how a call ended, for the cancel tool's answers (the last 256 calls)."""
         ended = self._ended

@@ -41,6 +41,7 @@ class CallRunner:
     """What runs in each call's task (a mixin of `ToolExecutor`, which owns the state)."""
 
     _host: ToolHost
+    _emits: bool
     _instrument: Instrumentation | None
     _options: ToolOptions
     _registry: CallRegistry
@@ -89,13 +90,25 @@ class CallRunner:
         except BaseException as exc:
             outcome, propagate = self._judge(call, exc)
             self._finish(call, outcome)
-            if propagate:
-                raise
-            return
-        if self._cancelled_here(call):  # CAN-9: a swallowed cancellation still counts
+            cancelled = outcome.status is CallStatus.CANCELLED
+            # No reference cycle per call: the exception's traceback keeps this frame, so the
+            # frame must not keep the call (whose outcome keeps the exception) nor the error.
+            del call, outcome, error
+            if not propagate:
+                return
+            if cancelled:
+                # The cancellation leaves without the frames it was raised through (on trio,
+                # the canceller's too): anyio's task handle keeps it, and they keep the call.
+                # Nobody is shown this exception (a cancelled call's result has no error).
+                raise exc.with_traceback(None)  # noqa: B904 - the same exception, re-raised
+            raise
+        # CAN-9: a swallowed cancellation still counts (our scope, or one around it, was
+        # cancelled: -inf is anyio's "cancelled" deadline).
+        if call.cancel_reason is not None or current_effective_deadline() == -math.inf:
             outcome = Outcome.cancelled(self._cancel_reason(call))
         else:
-            outcome = Outcome.of_value(value, tool=call.name, call_id=call.call_id)
+            item = call.call
+            outcome = Outcome.of_value(value, tool=item.name, call_id=item.call_id)
         self._finish(call, outcome)
 
     def _cancelled_here(self, call: CallHandle) -> bool:
@@ -124,23 +137,27 @@ class CallRunner:
         except Exception:  # pragma: no cover - a bug of ours; the call must still end
             logger.exception("could not settle the end of call %s", call.call_id)
         call_id = call.call.call_id
-        self._registry.discard(call_id)
         self._calls.pop(call_id, None)
-        same_key = self._by_key.get(call.key)
-        if same_key is not None:
-            same_key.pop(call_id, None)
-            if not same_key:
-                del self._by_key[call.key]
+        if self._by_key:  # only tools with a duplicate policy are keyed
+            same_key = self._by_key.get(call.key)
+            if same_key is not None:
+                same_key.pop(call_id, None)
+                if not same_key:
+                    del self._by_key[call.key]
         if not self._calls and self._all_ended is not None:
             self._all_ended.set()
             self._all_ended = None
-        call.end(outcome)
-        self._registry.remember_end(call_id, outcome.status, call.cause)
-        status, message = ended_message(outcome, updated=call.updated)
-        ended_id = f"{call_id}_final" if call.updated else call_id
-        cause = call.cause if status is CallStatus.CANCELLED else None
-        emit_safely(self._host, CallEnded(ended_id, call_id, status, message, cause))
-        logger.debug("call %s: ended %s (%s)", call_id, outcome.status, outcome.reason or message)
+        call.end(outcome)  # sets the cause of a cancellation nobody asked for
+        self._registry.end(call_id, outcome.status, call.cause)
+        if self._emits or logger.isEnabledFor(logging.DEBUG):
+            status, message = ended_message(outcome, updated=call.updated)
+            if self._emits:
+                ended_id = f"{call_id}_final" if call.updated else call_id
+                cause = call.cause if status is CallStatus.CANCELLED else None
+                emit_safely(self._host, CallEnded(ended_id, call_id, status, message, cause))
+            logger.debug(
+                "call %s: ended %s (%s)", call_id, outcome.status, outcome.reason or message
+            )
         if self._instrument is not None:
             call_safely(self._instrument.call_ended, call, outcome)
         call.ctx.detach()

@@ -11,11 +11,12 @@ import copy
 import inspect
 import typing
 from collections.abc import Callable, Iterator, Mapping
-from typing import Annotated, Any, Final, NotRequired, Required, final
+from typing import Annotated, Any, Final, NotRequired, Required, cast, final
 
 import attrs
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import SchemaValidator
 from typing_extensions import TypedDict
 
 from ._chat import JSONValue
@@ -271,15 +272,16 @@ def fields_validator(model: type[BaseModel]) -> FieldsValidator | None:
     try:
         shape: Any = _new_typed_dict(model.__name__, annotations)
         configured: Any = pydantic.with_config(ConfigDict(**model.model_config))(shape)
-        validate = pydantic.TypeAdapter[dict[str, Any]](configured).validate_python
+        adapter = pydantic.TypeAdapter[dict[str, Any]](configured)
     except (pydantic.PydanticUserError, pydantic.errors.PydanticSchemaGenerationError):
         return None
-
-    def validate_fields(data: object) -> dict[str, Any]:
-        fields: dict[str, Any] = validate(data)
-        return fields
-
-    return validate_fields
+    # The adapter's built validator (its public ``validator``) called directly: one frame
+    # and one keyword dispatch less per call (issue #19). A validator whose build is deferred
+    # goes through the adapter.
+    validator = adapter.validator
+    if isinstance(validator, SchemaValidator):
+        return cast(FieldsValidator, validator.validate_python)
+    return cast(FieldsValidator, adapter.validate_python)
 
 
 def _has_description(annotation: object) -> bool:
