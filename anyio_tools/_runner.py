@@ -91,12 +91,19 @@ class CallRunner:
             outcome, propagate = self._judge(call, exc)
             self._finish(call, outcome)
             cancelled = outcome.status is CallStatus.CANCELLED
+            grouped = call.grouped
             # No reference cycle per call: the exception's traceback keeps this frame, so the
             # frame must not keep the call (whose outcome keeps the exception) nor the error.
             del call, outcome, error
             if not propagate:
                 return
             if cancelled:
+                if grouped:
+                    # DRN-1: the call ends here. Its group's task, which waits in that group
+                    # until it is cancelled, carries any cancellation from further out; letting
+                    # this one out too would make anyio's task handle keep it (a cycle per
+                    # drained call on asyncio) and collect it for nothing.
+                    return
                 # The cancellation leaves without the frames it was raised through (on trio,
                 # the canceller's too): anyio's task handle keeps it, and they keep the call.
                 # Nobody is shown this exception (a cancelled call's result has no error).
