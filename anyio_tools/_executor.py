@@ -726,6 +726,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         grouped = caller is None and tool.info.cancellable  # a caller's-task call is not
         if grouped and self._cancellable is None:
             await self._cancellable_group()  # DRN-1: once per executor, before any change
+            self._refuse_if_stopped(item)
         if tool.info.on_duplicate is DuplicateMode.ALLOW:
             return self._admit(tool, ctx, item, prepared, limits, caller)
         if self._gate is None:
@@ -749,7 +750,15 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 await old.wait_ended()
             if grouped and self._cancellable is None:
                 await self._cancellable_group()
+            self._refuse_if_stopped(item)
             return self._admit(tool, ctx, item, prepared, limits, caller)
+
+    def _refuse_if_stopped(self, item: FunctionCall) -> None:
+        # A call that arrived while the executor was open, then waited in admission (the gate,
+        # a replaced call's end, the group's opening) while it closed, is answered (EXE-5):
+        # ExecutorClosedError is for calls that arrive after the close.
+        if self._state is not ExecutorState.OPEN or self._task_group is None:
+            raise CallRefusedError(_error_answer(item, CLOSING_TEXT), CLOSING_TEXT)
 
     def _admit(
         self,

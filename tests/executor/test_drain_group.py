@@ -221,3 +221,36 @@ async def test_the_deliver_task_starts_at_the_first_deferred_update() -> None:
     assert host.seen
     assert set(host.seen) == {None}  # CTX-9: no call of its own
     assert ends(host) == {"quiet": ("done", None), "loud": ("done", None)}
+
+
+@function_tool(flags=ToolFlag.CANCELLABLE, on_duplicate="replace")
+async def replaced(ctx: RunContext[None]) -> str:
+    """Update, pass the point of no return, then wait for the test."""
+    await ctx.update("working")
+    await ctx.commit()
+    await gate(ctx.call_id).wait()
+    return "finished"
+
+
+async def test_a_call_waiting_in_admission_when_the_executor_closes_is_answered() -> None:
+    """EXE-5, CAN-11, DUP-7: a call that arrived while the executor was open and waited for
+    the committed call it replaces is answered with the closing text when the executor closes
+    meanwhile; `ExecutorClosedError` is for calls that arrive after the close."""
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    async def second(executor: ToolExecutor) -> None:
+        try:
+            results.append(await executor.execute(replaced, make_ctx("c2", "replaced", "{}")))
+        except Exception as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as outside, ToolExecutor(FakeHost()) as executor:
+        await executor.execute(replaced, make_ctx("c1", "replaced", "{}"))
+        await anyio.wait_all_tasks_blocked()  # c1 committed
+        outside.start_soon(second, executor)
+        await anyio.wait_all_tasks_blocked()  # c2 waits for c1's end (CAN-11)
+        assert executor.calls()[0].id == "c1"
+    assert errors == []
+    assert len(results) == 1
+    assert "the tool executor is closing" in results[0].output.output  # type: ignore[attr-defined]
