@@ -421,7 +421,8 @@ class CallHandle:
         if self.cancel_reason is None:
             self.cancel_reason = reason
             self.cause = cause
-        logger.debug("call %s: cancellation requested (%s)", self.call_id, reason)
+        if logger.isEnabledFor(logging.DEBUG):  # a drain asks for thousands (issue #19)
+            logger.debug("call %s: cancellation requested (%s)", self.call.call_id, reason)
         return CancelAnswer.CANCELLED
 
     def cancel_task(self) -> None:

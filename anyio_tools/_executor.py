@@ -70,7 +70,7 @@ from ._instrument import Instrumentation, ObservedHost, call_safely, default_ins
 from ._loop import ANY_LOOP, Loop
 from ._nohost import NoConversation
 from ._options import AsyncToolOptions, ToolOptions, check_seconds
-from ._outcomes import CallResult, DispatchResult
+from ._outcomes import CallResult, DispatchResult, Outcome
 from ._registry import CallRegistry, RunningCall
 from ._runner import CallRunner
 from ._tools import PreparedArguments, Tool
@@ -226,6 +226,10 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         self._by_key: dict[tuple[str, str | None], dict[str, CallHandle]] = {}
         self._loop = ANY_LOOP  # the running loop's own hooks once entered
         self._all_ended: anyio.Event | None = None
+        # Issue #19 item 2: the backend's cancellation class, looked up once when entered (a
+        # drained call's end compares against it instead of asking anyio per call).
+        self._cancelled_exc: type[BaseException] | None = None
+        self._cancelled_outcome: Outcome | None = None  # the last one `_judge` made, shared
         self._gate: anyio.Lock | None = None  # made by the first duplicate check (DUP-7)
         self._state = ExecutorState.NEW
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -326,6 +330,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
                 self._loop = Loop.running()
+                self._cancelled_exc = get_cancelled_exc_class()
                 self._state = ExecutorState.OPEN
                 if self._deliverer is not None:
                     # Issue #19 item 5: the deliver task starts at the first deferred update,

@@ -50,6 +50,8 @@ class CallRunner:
     _by_key: dict[tuple[str, str | None], dict[str, CallHandle]]
     _all_ended: anyio.Event | None
     _loop: Loop
+    _cancelled_exc: type[BaseException] | None
+    _cancelled_outcome: Outcome | None
 
     def _timed_out(self, call: CallHandle, passed: DeadlinePassed) -> Outcome:
         args: TimeoutPromptArgs = {
@@ -126,6 +128,16 @@ class CallRunner:
         return call.cancel_reason or "cancelled by an enclosing cancel scope"
 
     def _judge(self, call: CallHandle, exc: BaseException) -> tuple[Outcome, bool]:
+        reason = call.cancel_reason
+        if reason is not None and type(exc) is self._cancelled_exc:
+            # Issue #19 item 2: a plain cancellation of a call we were asked to cancel (every
+            # call a drain ends) is what `judge` would say, without its lookups: cancelled
+            # with the request's reason, re-raised. The outcomes of one request are alike
+            # (never changed), so consecutive calls share one.
+            outcome = self._cancelled_outcome
+            if outcome is None or outcome.reason != reason:
+                outcome = self._cancelled_outcome = Outcome.cancelled(reason)
+            return outcome, True
         cancelled = self._cancelled_here(call)
         if not cancelled and isinstance(exc, DeadlinePassed):  # DLN-4, DLN-5
             return self._timed_out(call, exc), False
@@ -155,16 +167,21 @@ class CallRunner:
             self._all_ended.set()
             self._all_ended = None
         call.end(outcome)  # sets the cause of a cancellation nobody asked for
-        self._registry.end(call_id, outcome.status, call.cause)
-        if self._emits or logger.isEnabledFor(logging.DEBUG):
-            status, message = ended_message(outcome, updated=call.updated)
+        status = outcome.status
+        self._registry.end(call_id, status, call.cause)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        if self._emits or debug:
+            message: str | None = None  # EVT-4: a cancelled call's end has no message
+            if status is not CallStatus.CANCELLED:
+                status, message = ended_message(outcome, updated=call.updated)
             if self._emits:
                 ended_id = f"{call_id}_final" if call.updated else call_id
                 cause = call.cause if status is CallStatus.CANCELLED else None
                 emit_safely(self._host, CallEnded(ended_id, call_id, status, message, cause))
-            logger.debug(
-                "call %s: ended %s (%s)", call_id, outcome.status, outcome.reason or message
-            )
+            if debug:
+                logger.debug(
+                    "call %s: ended %s (%s)", call_id, outcome.status, outcome.reason or message
+                )
         if self._instrument is not None:
             call_safely(self._instrument.call_ended, call, outcome)
         call.ctx.detach()
