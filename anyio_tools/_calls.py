@@ -368,7 +368,8 @@ class CallHandle:
             self._update_messages = [message]
         else:
             self._update_messages.append(message)
-        self._wake_iterators()
+        if self._update_wakeup is not None:  # _wake_iterators() only when one waits
+            self._wake_iterators()
 
     def _wake_iterators(self) -> None:
         wakeup = self._update_wakeup

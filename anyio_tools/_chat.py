@@ -238,6 +238,39 @@ def new_output(
     )
 
 
+def new_update_pair(
+    call: FunctionCall, entry_id: str, text: str, created_at: float
+) -> tuple[FunctionCall, FunctionCallOutput]:
+    """Return an update's pair: a copy of ``call`` under ``entry_id``, and its output ``text``.
+
+    Both items share one clock reading; their sequence numbers order them (INV-6). The copy
+    takes a copy of the call's metadata, so later changes to it do not leak in (UPD-4).
+    """
+    name = call.name
+    seq = next(_seq)
+    item = FunctionCall(
+        call_id=entry_id,
+        name=name,
+        arguments=call.arguments,
+        extra=dict(call.extra),
+        id=f"fc_{seq}",
+        created_at=created_at,
+        seq=seq,
+    )
+    seq = next(_seq)
+    output = FunctionCallOutput(
+        call_id=entry_id,
+        name=name,
+        output=text,
+        is_error=False,
+        reply_required=True,
+        id=f"fco_{seq}",
+        created_at=created_at,
+        seq=seq,
+    )
+    return item, output
+
+
 def output_for_value(
     call_id: str, name: str, value: object, created_at: float
 ) -> FunctionCallOutput:

@@ -22,8 +22,7 @@ from ._chat import (
     FunctionCall,
     FunctionCallOutput,
     current_time,
-    new_call_item,
-    new_output,
+    new_update_pair,
 )
 from ._filler import FillerScheduler, FillerSource, check_filler_args
 from ._groups import collapse_groups
@@ -278,8 +277,7 @@ class RunContext(Generic[UserdataT]):
             template: A ``str.format`` template or a callable for this update, instead of the
                 configured one. It can use ``function_name``, ``call_id`` and ``message``.
         """
-        self.update_nowait(message, template=template)
-        binding = self._binding  # the same one: a call cannot end inside update_nowait()
+        binding = self._record(message, template)
         await (checkpoint() if binding is None else binding.checkpoint())
 
     def update_nowait(
@@ -302,6 +300,14 @@ class RunContext(Generic[UserdataT]):
             template: A ``str.format`` template or a callable for this update, instead of the
                 configured one. It can use ``function_name``, ``call_id`` and ``message``.
         """
+        self._record(message, template)
+
+    def _record(
+        self, message: object, template: str | Callable[[UpdatePromptArgs], str] | None
+    ) -> CallBinding | None:
+        # The body of update() and update_nowait(), called positionally (issue #19 item 4).
+        # Returns the binding that took the update: a call cannot end in here, so update()
+        # checkpoints through the same one.
         if self._fillers:
             for filler in self._fillers:
                 filler.reset_dwell()  # UPD-3
@@ -318,24 +324,30 @@ class RunContext(Generic[UserdataT]):
                 "call_id": call.call_id,
                 "message": message,
             }
-            text = render(template, args)
+            # render()'s str case inline: one call less per update.
+            text = (
+                template.format_map(args) if isinstance(template, str) else render(template, args)
+            )
         else:
             raw = str(message)
             shown = value_text(message)
             text = raw if shown is None else shown
-        k = len(self._updates)
-        entry_id = call.call_id if k == 0 else f"{call.call_id}_update_{k}"
+        updates = self._updates
+        k = len(updates)
+        call_id = call.call_id
+        entry_id = call_id if k == 0 else f"{call_id}_update_{k}"
         now = current_time() if binding is None else binding.clock()
-        pair = _update_pair(call, entry_id, text, now)
-        self._updates.append(pair)
+        pair = new_update_pair(call, entry_id, text, now)
+        updates.append(pair)
         if binding is not None:
             binding.on_update(entry_id, raw, pair)
         elif self._detached:
             logger.warning(
                 "update %s of call %s arrived after the call ended; it was recorded only",
                 entry_id,
-                call.call_id,
+                call_id,
             )
+        return binding
 
     def _conversation(self, what: str) -> Conversation:
         session: object = self._session
@@ -471,11 +483,3 @@ class RunContext(Generic[UserdataT]):
         """Detach the executor once the call ended; later updates are only recorded."""
         self._binding = None
         self._detached = True
-
-
-def _update_pair(call: FunctionCall, entry_id: str, text: str, now: float) -> UpdatePair:
-    # UPD-4: a copy of the metadata, so later changes to the call's metadata do not leak in.
-    # One clock reading for both items: their sequence numbers order them (INV-6).
-    name = call.name
-    item = new_call_item(entry_id, name, call.arguments, dict(call.extra), now)
-    return item, new_output(entry_id, name, text, now)
