@@ -247,28 +247,8 @@ def new_update_pair(
     takes a copy of the call's metadata, so later changes to it do not leak in (UPD-4).
     """
     name = call.name
-    seq = next(_seq)
-    item = FunctionCall(
-        call_id=entry_id,
-        name=name,
-        arguments=call.arguments,
-        extra=dict(call.extra),
-        id=f"fc_{seq}",
-        created_at=created_at,
-        seq=seq,
-    )
-    seq = next(_seq)
-    output = FunctionCallOutput(
-        call_id=entry_id,
-        name=name,
-        output=text,
-        is_error=False,
-        reply_required=True,
-        id=f"fco_{seq}",
-        created_at=created_at,
-        seq=seq,
-    )
-    return item, output
+    item = new_call_item(entry_id, name, call.arguments, dict(call.extra), created_at)
+    return item, new_output(entry_id, name, text, created_at)
 
 
 def output_for_value(
