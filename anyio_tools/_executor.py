@@ -736,7 +736,6 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         grouped = caller is None and tool.info.cancellable  # a caller's-task call is not
         if grouped and self._cancellable is None:
             await self._cancellable_group()  # DRN-1: once per executor, before any change
-            self._refuse_if_stopped(item)
         if tool.info.on_duplicate is DuplicateMode.ALLOW:
             return self._admit(tool, ctx, item, prepared, limits, caller)
         if self._gate is None:
@@ -760,15 +759,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 await old.wait_ended()
             if grouped and self._cancellable is None:
                 await self._cancellable_group()
-            self._refuse_if_stopped(item)
             return self._admit(tool, ctx, item, prepared, limits, caller)
-
-    def _refuse_if_stopped(self, item: FunctionCall) -> None:
-        # A call that arrived while the executor was open, then waited in admission (the gate,
-        # a replaced call's end, the group's opening) while it closed, is answered (EXE-5):
-        # ExecutorClosedError is for calls that arrive after the close.
-        if self._state is not ExecutorState.OPEN or self._task_group is None:
-            raise CallRefusedError(_error_answer(item, CLOSING_TEXT), CLOSING_TEXT)
 
     def _admit(
         self,
@@ -782,7 +773,9 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         # EXE-5 (c)-(e): one synchronous step. Every check comes before the first change, and
         # nothing after the first change can fail: all or nothing.
         if self._state is not ExecutorState.OPEN or self._task_group is None:
-            self._check_open()
+            # Misuse (never entered, closed) was refused by `_prepare`; a call that waited in
+            # admission (the gate, a replaced call's end, the group's opening) while the
+            # executor drained or closed is answered.
             raise CallRefusedError(_error_answer(item, CLOSING_TEXT), CLOSING_TEXT)
         call_id = item.call_id
         if call_id in self._registry:
