@@ -31,6 +31,7 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
         "baseline.spawn_await_us",
         "baseline.bytes_per_task",
         "baseline.wake_us",
+        "baseline.started_us",
         "dispatch.immediate_us",
         "dispatch.first_update_us",
         *(f"update.history_{size}_us" for size in sizes["histories"]),
