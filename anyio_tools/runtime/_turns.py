@@ -395,18 +395,39 @@ class TurnRunner:
         """
         phase = _ToolPhase(len(calls))
         results = phase.results
+        routes: list[Route | None] = []
+        for index, call in enumerate(calls):
+            route = activity.routes.get(call.name)
+            if route is None:  # EXE-2
+                error = UnknownToolError(call.name, list(activity.routes))
+                results[index] = DispatchResult(call, FunctionCallOutput.from_exception(call, error))
+            routes.append(route)
+        # Issue #19 item 5: the last call is dispatched by the turn's own task; only the calls
+        # before it need a dispatcher task each (and a task group), so that it is admitted
+        # after them (EXE-10) while they wait for their answers. Cancelling the turn's task
+        # cancels every dispatcher as before (EXE-13).
+        last = len(calls) - 1
+        while last >= 0 and routes[last] is None:
+            last -= 1
         self._tool_phases.append(phase)
         try:
-            async with anyio.create_task_group() as task_group:
-                for index, call in enumerate(calls):  # EXE-10: admitted in emission order
-                    route = activity.routes.get(call.name)
-                    if route is None:  # EXE-2
-                        error = UnknownToolError(call.name, list(activity.routes))
-                        results[index] = DispatchResult(
-                            call, FunctionCallOutput.from_exception(call, error)
-                        )
-                        continue
-                    await task_group.start(self._dispatch, route, handle, call, phase, index)
+            if last == 0:
+                route = routes[0]
+                assert route is not None
+                await self._dispatch(route, handle, calls[0], phase, 0)
+            elif last > 0:
+                async with anyio.create_task_group() as task_group:
+                    for index in range(last):  # EXE-10: admitted in emission order
+                        route = routes[index]
+                        if route is not None:
+                            await task_group.start(
+                                self._dispatch, route, handle, calls[index], phase, index
+                            )
+                    route = routes[last]
+                    assert route is not None
+                    await self._dispatch(route, handle, calls[last], phase, last)
+            else:  # every call answered EXE-2: still a checkpoint, as a group's exit is
+                await anyio.lowlevel.cancel_shielded_checkpoint()
         finally:
             # Sync from here to the follow-up step's demand (or the turn's end): no idle gap.
             self._tool_phases.remove(phase)
