@@ -588,11 +588,10 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         # Issue #19 item 5: the run is woken only when it may end. It cannot end while a turn
         # of it runs, and a turn ending notifies; it stops on closing or a failed start
         # (which leaves no current agent), both of which notify too.
-        if run is not None and (
-            run.turns_done() or self._closing or self._current_agent is None
-        ):
+        if run is not None and (run.turns_done() or self._closing or self._current_agent is None):
             run.changed.wake()
-        self._serve_waiters()  # HOST-3
+        if self._waiters:
+            self._serve_waiters()  # HOST-3
 
     def _bump_activity(self) -> None:
         self._activity_event.wake()
@@ -733,7 +732,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         )
 
     def _cut(self, handle: SpeechHandle) -> None:
-        scope = self._cut_scopes.get(handle)
+        scope = self._cut_scopes.pop(handle, None)  # gone: `_generate` knows it was cut
         if scope is not None:
             scope.cancel()
 
