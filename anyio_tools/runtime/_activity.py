@@ -160,7 +160,7 @@ class Activity:
         self.started = False  # its executors opened (it may have been closed since)
         self.start_error: Exception | None = None  # why it could not start
         self.routes: dict[str, Route] = {}
-        self.tools: list[Tool] = []
+        self.tools: tuple[Tool, ...] = ()  # immutable: every LLM request shares it
         self.executors: list[ToolExecutor] = []
         self._host_factory = host_factory
         self._registry = registry
@@ -308,4 +308,4 @@ class Activity:
             for tool in RunningCallTools(self._registry).tools:
                 routes[tool.name] = (tool, default)
         self.routes = routes
-        self.tools = [tool for tool, _ in routes.values()]
+        self.tools = tuple(tool for tool, _ in routes.values())

@@ -82,8 +82,19 @@ class EventHub:
 
     def emit(self, event: SessionEvent) -> None:
         """Deliver an event to listeners, subscribers and the current run."""
-        if self._run is not None:
-            self._run.events.append(event)
+        run = self._run
+        if run is not None:
+            run.events.append(event)
+        if self._listeners:
+            self._call_listeners(event)
+        for stream in self._streams:
+            try:
+                stream.send_nowait(event)
+            except anyio.BrokenResourceError:
+                pass
+        self._notify()
+
+    def _call_listeners(self, event: SessionEvent) -> None:
         for kind in (type(event), None):
             for callback in list(self._listeners.get(kind, ())):
                 try:
@@ -98,12 +109,6 @@ class EventHub:
                     if inspect.iscoroutine(result):  # a sync function returning a coroutine
                         result.close()
                         logger.error("an event listener returned a coroutine; it was not run")
-        for stream in self._streams:
-            try:
-                stream.send_nowait(event)
-            except anyio.BrokenResourceError:
-                pass
-        self._notify()
 
     def record(self, items: Iterable[ChatItem]) -> None:
         """Insert items into the history, ordered by creation time."""

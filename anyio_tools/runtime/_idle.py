@@ -39,12 +39,28 @@ NOT_OPEN = "use the AgentSession inside 'async with' (it is not open)"
 class RunState:
     """One ``AgentSession.run()`` in progress."""
 
+    __slots__ = ("_done_upto", "activities", "changed", "events", "guards", "handles", "items")
+
     def __init__(self) -> None:
         self.handles: list[SpeechHandle] = []
         self.items: list[Any] = []
         self.events: list[Any] = []
         self.guards = 0
         self.activities: list[Activity] = []  # started during the run (issue #20 item 1)
+        # Issue #19 item 5: what wakes run(); only once every turn of the run is done (or
+        # the session closes, or has no agent), not at every change of state.
+        self.changed = Signal()
+        self._done_upto = 0  # handles[:_done_upto] are done (a turn never comes undone)
+
+    def turns_done(self) -> bool:
+        """Whether every turn of the run is done (the first condition of its end)."""
+        handles = self.handles
+        upto = self._done_upto
+        count = len(handles)
+        while upto < count and handles[upto].done:
+            upto += 1
+        self._done_upto = upto
+        return upto == count
 
 
 class _Waiter:

@@ -584,7 +584,14 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
 
     def _notify(self) -> None:
         self._changed.wake()
-        self._serve_waiters()  # HOST-3
+        run = self._run
+        # Issue #19 item 5: the run is woken only when it may end. It cannot end while a turn
+        # of it runs, and a turn ending notifies; it stops on closing or a failed start
+        # (which leaves no current agent), both of which notify too.
+        if run is not None and (run.turns_done() or self._closing or self._current_agent is None):
+            run.changed.wake()
+        if self._waiters:
+            self._serve_waiters()  # HOST-3
 
     def _bump_activity(self) -> None:
         self._activity_event.wake()
@@ -725,7 +732,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
         )
 
     def _cut(self, handle: SpeechHandle) -> None:
-        scope = self._cut_scopes.get(handle)
+        scope = self._cut_scopes.pop(handle, None)  # gone: `_generate` knows it was cut
         if scope is not None:
             scope.cancel()
 
@@ -820,7 +827,7 @@ class AgentSession(EventHub, TurnRunner, IdleWaits, AsyncContextManagerMixin, Ge
                 error = self._start_error()
                 if error is not None:  # a handoff of this run failed (#12 item 5)
                     raise error
-                await self._changed.wait()
+                await run.changed.wait()
             await anyio.lowlevel.checkpoint()
         finally:
             self._run = None

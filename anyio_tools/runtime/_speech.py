@@ -8,12 +8,14 @@ the default `TextOutput` paces text at a number of characters per second (instan
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Protocol, final
 
 import anyio
 
 from anyio_tools._calls import current_call
 from anyio_tools._chat import ChatItem
+from anyio_tools._signals import Signal
 
 __all__ = ["SpeechHandle", "SpeechOutput", "TextOutput"]
 
@@ -61,9 +63,12 @@ class SpeechHandle:
         self._id = f"speech_{next(_ids)}"
         self._allow_interruptions = allow_interruptions
         self._interrupted = False
-        self._done = anyio.Event()
-        self._interrupt_event = anyio.Event()
-        self._steps: list[anyio.Event] = []
+        self._done = False
+        # Issue #19 item 5: steps are played in order, one at a time, so two counts say
+        # which have ended; one signal (no event until a task waits) wakes every wait.
+        self._steps = 0  # started
+        self._played = 0  # ended (played out or cut)
+        self._changed = Signal()
         self._chat_items: list[ChatItem] = []
         self._llm_errors: list[BaseException] = []
         self._deferred_reply = False  # voices queued updates; covers nothing more (LED-7)
@@ -88,12 +93,12 @@ class SpeechHandle:
 
         A deferred reply that was not heard is voiced again at the next idle.
         """
-        return self._done.is_set() and not self._interrupted
+        return self._done and not self._interrupted
 
     @property
     def done(self) -> bool:
         """Whether the turn finished (played out, or interrupted and wound down)."""
-        return self._done.is_set()
+        return self._done
 
     @property
     def allow_interruptions(self) -> bool:
@@ -111,7 +116,7 @@ class SpeechHandle:
     @property
     def num_steps(self) -> int:
         """How many generation steps the turn has started so far."""
-        return len(self._steps)
+        return self._steps
 
     @property
     def chat_items(self) -> list[ChatItem]:
@@ -131,11 +136,11 @@ class SpeechHandle:
         if self._interrupted or self.done:
             return
         self._interrupted = True
-        self._interrupt_event.set()
+        self._changed.wake()
 
     async def wait_for_interrupt(self) -> None:
         """Wait until the turn is interrupted."""
-        await self._interrupt_event.wait()
+        await self._wait_until(lambda: self._interrupted)
 
     async def wait_for_playout(self) -> None:
         """Wait until the whole turn finished, including its replies to its tools.
@@ -150,22 +155,30 @@ class SpeechHandle:
                 f"tool {call.name} would wait for its own turn {self._id} to finish; "
                 "use ctx.wait_for_playout() to wait for the speech before the call"
             )
-        await self._done.wait()
+        await self._wait_until(lambda: self._done)
 
     async def wait_for_step_playout(self, step: int) -> None:
         """Wait until the generation of ``step`` finished playing or was cut."""
-        if not 0 <= step < len(self._steps):
-            raise ValueError(f"{self._id} has no step {step}; it has {len(self._steps)}")
-        await self._steps[step].wait()
+        if not 0 <= step < self._steps:
+            raise ValueError(f"{self._id} has no step {step}; it has {self._steps}")
+        await self._wait_until(lambda: self._played > step)
+
+    async def _wait_until(self, condition: Callable[[], bool]) -> None:
+        if condition():
+            await anyio.lowlevel.checkpoint()
+            return
+        while not condition():
+            await self._changed.wait()
 
     # -- runtime side -----------------------------------------------------------------------
 
     def _start_step(self) -> int:
-        self._steps.append(anyio.Event())
-        return len(self._steps) - 1
+        self._steps += 1
+        return self._steps - 1
 
     def _end_step(self, step: int) -> None:
-        self._steps[step].set()
+        self._played = step + 1
+        self._changed.wake()
 
     def _add_items(self, *items: ChatItem) -> None:
         self._chat_items.extend(items)
@@ -174,6 +187,6 @@ class SpeechHandle:
         self._llm_errors.append(error)
 
     def _mark_done(self) -> None:
-        for step in self._steps:
-            step.set()
-        self._done.set()
+        self._played = self._steps
+        self._done = True
+        self._changed.wake()

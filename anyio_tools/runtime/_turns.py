@@ -274,7 +274,7 @@ class TurnRunner:
         self._add_running_placeholders(chat_ctx)
         request = LLMRequest(
             chat_ctx=chat_ctx,
-            tools=list(activity.tools),
+            tools=activity.tools,
             tool_choice=tool_choice,
             instructions=agent.instructions,
             extra_instructions=instructions,
@@ -285,34 +285,38 @@ class TurnRunner:
         calls: list[FunctionCall] = []
         failure: BaseException | None = None
         timeout = math.inf if self._llm_timeout is None else self._llm_timeout
-        with anyio.CancelScope() as scope:
+        # One scope (issue #19 item 5) for the cut (`_cut` takes it out of `_cut_scopes`
+        # before cancelling it) and the LLM's time limit, its deadline (issue #12 item 11).
+        deadline = anyio.current_time() + timeout
+        with anyio.CancelScope(deadline=deadline) as scope:
             self._cut_scopes[handle] = scope
             try:
-                with anyio.move_on_after(timeout) as limit:  # issue #12 item 11
-                    try:
-                        async with aclosing(llm.stream(request)) as stream:
-                            async for chunk in stream:
-                                if isinstance(chunk, TextDelta):
-                                    parts.append(chunk.text)
-                                elif isinstance(chunk, ToolCallRequest):
-                                    calls.append(
-                                        FunctionCall(
-                                            call_id=chunk.call_id,
-                                            name=chunk.name,
-                                            arguments=chunk.arguments,
-                                        )
+                try:
+                    async with aclosing(llm.stream(request)) as stream:
+                        async for chunk in stream:
+                            if isinstance(chunk, TextDelta):
+                                parts.append(chunk.text)
+                            elif isinstance(chunk, ToolCallRequest):
+                                calls.append(
+                                    FunctionCall(
+                                        call_id=chunk.call_id,
+                                        name=chunk.name,
+                                        arguments=chunk.arguments,
                                     )
-                    except anyio.get_cancelled_exc_class() as exc:
-                        if is_ours(scope, limit):
-                            raise
-                        failure = exc  # a stray cancellation is an LLM failure (#12 item 1)
-                    except Exception as exc:  # noqa: BLE001 - an LLM failure is a session event
-                        failure = exc
+                                )
+                except anyio.get_cancelled_exc_class() as exc:
+                    if is_ours(scope):
+                        raise
+                    failure = exc  # a stray cancellation is an LLM failure (#12 item 1)
+                except Exception as exc:  # noqa: BLE001 - an LLM failure is a session event
+                    failure = exc
             finally:
-                self._cut_scopes.pop(handle, None)
-        if scope.cancelled_caught:
+                cut = self._cut_scopes.pop(handle, None) is not scope
+        # The limit wins a tie with the cut, as the inner of two scopes did.
+        expired = scope.cancel_called and anyio.current_time() >= deadline
+        if scope.cancelled_caught and not expired:
             return "", []
-        if limit.cancel_called:
+        if expired or (scope.cancel_called and not cut):
             timed_out = TimeoutError(f"the LLM did not finish within llm_timeout={timeout}s")
             timed_out.__cause__ = failure  # what the stream raised when cancelled, if anything
             failure = timed_out
@@ -345,6 +349,8 @@ class TurnRunner:
     def _add_running_placeholders(self, chat_ctx: ChatContext) -> None:
         # HOST-7: calls running elsewhere (another agent, the session) are visible to this
         # inference only, as a call and an output saying the result comes later.
+        if not self.registry:
+            return
         present = {item.call_id for item in chat_ctx.items if isinstance(item, FunctionCall)}
         for running in self.registry.running():
             if running.call_id in present:
@@ -395,18 +401,41 @@ class TurnRunner:
         """
         phase = _ToolPhase(len(calls))
         results = phase.results
+        routes: list[Route | None] = []
+        for index, call in enumerate(calls):
+            route = activity.routes.get(call.name)
+            if route is None:  # EXE-2
+                error = UnknownToolError(call.name, list(activity.routes))
+                results[index] = DispatchResult(
+                    call, FunctionCallOutput.from_exception(call, error)
+                )
+            routes.append(route)
+        # Issue #19 item 5: the last call is dispatched by the turn's own task; only the calls
+        # before it need a dispatcher task each (and a task group), so that it is admitted
+        # after them (EXE-10) while they wait for their answers. Cancelling the turn's task
+        # cancels every dispatcher as before (EXE-13).
+        last = len(calls) - 1
+        while last >= 0 and routes[last] is None:
+            last -= 1
         self._tool_phases.append(phase)
         try:
-            async with anyio.create_task_group() as task_group:
-                for index, call in enumerate(calls):  # EXE-10: admitted in emission order
-                    route = activity.routes.get(call.name)
-                    if route is None:  # EXE-2
-                        error = UnknownToolError(call.name, list(activity.routes))
-                        results[index] = DispatchResult(
-                            call, FunctionCallOutput.from_exception(call, error)
-                        )
-                        continue
-                    await task_group.start(self._dispatch, route, handle, call, phase, index)
+            if last == 0:
+                route = routes[0]
+                assert route is not None
+                await self._dispatch(route, handle, calls[0], phase, 0)
+            elif last > 0:
+                async with anyio.create_task_group() as task_group:
+                    for index in range(last):  # EXE-10: admitted in emission order
+                        route = routes[index]
+                        if route is not None:
+                            await task_group.start(
+                                self._dispatch, route, handle, calls[index], phase, index
+                            )
+                    route = routes[last]
+                    assert route is not None
+                    await self._dispatch(route, handle, calls[last], phase, last)
+            else:  # every call answered EXE-2: still a checkpoint, as a group's exit is
+                await anyio.lowlevel.cancel_shielded_checkpoint()
         finally:
             # Sync from here to the follow-up step's demand (or the turn's end): no idle gap.
             self._tool_phases.remove(phase)

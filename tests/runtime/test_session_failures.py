@@ -387,10 +387,12 @@ async def test_llm_that_hangs_is_abandoned_after_llm_timeout() -> None:
     assert [getattr(item, "content", None) for item in result.items] == ["again", "hi"]
 
 
-async def test_interrupting_a_generation_is_not_an_llm_error() -> None:
+@pytest.mark.parametrize("llm_timeout", [None, 60])
+async def test_interrupting_a_generation_is_not_an_llm_error(llm_timeout: float | None) -> None:
     """Issue #12 item 1, CON-5: the cancellation of the turn's own scope (an interruption)
-    still ends the generation quietly: no SessionError, no LLMError."""
-    session: AgentSession[None] = AgentSession(llm=HangingLLM(), llm_timeout=None)
+    still ends the generation quietly: no SessionError, no LLMError; also when the scope
+    carries the LLM's time limit (issue #19 item 5: one scope for both)."""
+    session: AgentSession[None] = AgentSession(llm=HangingLLM(), llm_timeout=llm_timeout)
     events = Recorder(session)
     with anyio.fail_after(60):
         async with session:
