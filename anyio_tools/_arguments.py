@@ -28,10 +28,12 @@ cut (issue #21).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Final, final
 
 import attrs
 import pydantic
+import pydantic_core
 
 from ._errors import InvalidArgumentsError
 from ._repair import (
@@ -50,8 +52,10 @@ __all__ = [
     "MAX_LENIENT_REPAIR_CHARS",
     "MAX_TOKENS",
     "ParsedArguments",
+    "argument_object",
     "canonical_json",
     "describe_validation_error",
+    "encode_arguments",
     "parse_arguments",
 ]
 
@@ -181,6 +185,38 @@ def parse_arguments(tool_name: str, text: str | None) -> ParsedArguments:
     raise InvalidArgumentsError(
         tool_name, f"the arguments are a JSON string encoded more than {_MAX_UNWRAP} times"
     )
+
+
+def argument_object(tool_name: str, value: object) -> dict[str, Any]:
+    """Return a fresh dict of an argument object that was parsed already (an MCP server
+    receives its arguments as one), for validation as it is.
+
+    Raises:
+        InvalidArgumentsError: ``value`` is not a mapping (with the words a JSON text that is
+            not an object gets), or one whose keys are not all strings.
+    """
+    if type(value) is dict:
+        arguments: dict[str, Any] = value.copy()  # the tool's preparation changes its own
+    elif isinstance(value, Mapping):
+        arguments = dict(value)
+    else:
+        raise InvalidArgumentsError(tool_name, f"{_EXPECTED}, got {_kind(value)}")
+    for key in arguments:
+        if type(key) is not str:
+            raise InvalidArgumentsError(tool_name, f"{_EXPECTED}, got a key {key!r}")
+    return arguments
+
+
+def encode_arguments(value: dict[str, Any]) -> str:
+    """Encode an argument object as compact JSON text (what a call item records).
+
+    Raises:
+        ValueError: A value JSON cannot hold.
+    """
+    try:
+        return pydantic_core.to_json(value).decode()
+    except pydantic_core.PydanticSerializationError as exc:
+        raise ValueError(f"the arguments cannot be encoded as JSON: {exc}") from None
 
 
 def _parse_one(tool_name: str, text: str) -> ParsedArguments | str:

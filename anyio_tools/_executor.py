@@ -47,7 +47,7 @@ import attrs
 from anyio import AsyncContextManagerMixin, get_cancelled_exc_class
 from anyio.lowlevel import checkpoint
 
-from ._arguments import parse_arguments
+from ._arguments import argument_object, parse_arguments
 from ._caller import CallerTask, UpdateCallback, follow_joined
 from ._calls import CallHandle
 from ._chat import FunctionCall, FunctionCallOutput
@@ -636,6 +636,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         timeout: float | None = None,  # noqa: ASYNC109 - the call's deadline, not this wait's
         idle_timeout: float | None = None,
         on_update: UpdateCallback | None = None,
+        arguments: Mapping[str, Any] | None = None,
     ) -> CallResult:
         """Run one call to its end in the calling task and return how it ended.
 
@@ -660,6 +661,11 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 of the tool's or the executor's (``math.inf``: no limit).
             on_update: Called with each update (`CallUpdated`), in order, synchronously
                 inside the tool's ``ctx.update()``; what it raises, ``ctx.update()`` raises.
+            arguments: The call's arguments as an object already parsed (as an MCP server
+                receives them), instead of the call item's text: they are validated as they
+                are, without parsing or repairing any text, and the call item's text, which
+                should encode the same object, is kept as their record. Exclusive with
+                *raw_arguments*.
 
         Returns:
             How the call ended. A call that joins a running one (``on_duplicate="join"``)
@@ -667,15 +673,19 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             call's updates.
 
         Raises:
-            CallRefusedError: The call was not admitted (invalid JSON arguments, refused by
-                the duplicate policy, executor draining, call id already running).
+            CallRefusedError: The call was not admitted (invalid JSON arguments, *arguments*
+                that are not an object, refused by the duplicate policy, executor draining,
+                call id already running).
             ExecutorClosedError: The executor was never entered, or is closed.
             RuntimeError: The context is bound to another call already.
             ValueError: A *timeout* or *idle_timeout* that is not > 0.
+            TypeError: Both *raw_arguments* and *arguments*.
         """
         if isinstance(ctx, FunctionCall):
             ctx = RunContext(function_call=ctx)
         limits = _limits(timeout, idle_timeout)
+        if arguments is not None and raw_arguments is not None:
+            raise TypeError("call() takes raw_arguments or arguments, not both")
         # A full checkpoint, not checkpoint_if_cancelled(): a cancelled caller admits nothing,
         # and call() yields even when the tool's body never does (INV-27). Measured for
         # issue #14 (benchmark row 10, callgrind): in an MCP round trip, where the loop turns
@@ -684,7 +694,13 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         await self._loop.checkpoint()
         caller = CallerTask(on_update)
         try:
-            call = await self._admit_call(tool, ctx, raw_arguments, limits, caller)
+            if tool.info.on_duplicate is DuplicateMode.ALLOW:
+                # No duplicate policy: admission is synchronous, no coroutine of its own (a
+                # caller's-task call never opens the group of cancellable calls, DRN-1).
+                item, prepared = self._prepare(tool, ctx, raw_arguments, arguments)
+                call = self._admit(tool, ctx, item, prepared, limits, caller)
+            else:
+                call = await self._admit_call(tool, ctx, raw_arguments, limits, caller, arguments)
         except CallRefusedError as refused:
             logger.debug("call %s: refused (%s)", ctx.function_call.call_id, refused)
             raise
@@ -707,7 +723,11 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         return DispatchResult(item, output, non_blocking=first.non_blocking)
 
     def _prepare(
-        self, tool: Tool, ctx: RunContext[Any], raw_arguments: str | None
+        self,
+        tool: Tool,
+        ctx: RunContext[Any],
+        raw_arguments: str | None,
+        arguments: object = None,
     ) -> tuple[FunctionCall, PreparedArguments]:
         # EXE-5 (a): parse and validate; nothing changes yet.
         if self._state is not ExecutorState.OPEN:
@@ -716,13 +736,18 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         item = ctx.function_call
         text = item.arguments if raw_arguments is None else raw_arguments
         try:
-            parsed = parse_arguments(tool.name, text)
+            if arguments is None:
+                parsed = parse_arguments(tool.name, text)
+            else:  # parsed already (call(arguments=...)): the item's text is their record
+                value = argument_object(tool.name, arguments)
         except InvalidArgumentsError as exc:
             result = DispatchResult(item, FunctionCallOutput.from_exception(item, exc))
             raise CallRefusedError(result, exc.message) from None
-        if parsed.text != item.arguments:
-            item = attrs.evolve(item, arguments=parsed.text)
-        return item, tool.prepare(parsed.value)
+        if arguments is None:
+            if parsed.text != item.arguments:
+                item = attrs.evolve(item, arguments=parsed.text)
+            value = parsed.value
+        return item, tool.prepare(value)
 
     async def _admit_call(
         self,
@@ -731,8 +756,9 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
         raw_arguments: str | None,
         limits: _Limits | None = None,
         caller: CallerTask | None = None,
+        arguments: object = None,
     ) -> CallHandle:
-        item, prepared = self._prepare(tool, ctx, raw_arguments)
+        item, prepared = self._prepare(tool, ctx, raw_arguments, arguments)
         grouped = caller is None and tool.info.cancellable  # a caller's-task call is not
         if grouped and self._cancellable is None:
             await self._cancellable_group()  # DRN-1: once per executor, before any change

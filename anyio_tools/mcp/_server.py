@@ -15,7 +15,6 @@ first update while the call goes on.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -30,6 +29,7 @@ from mcp.server import Server
 from mcp.server.context import ServerRequestContext
 from mcp.server.stdio import stdio_server
 
+from anyio_tools._arguments import encode_arguments
 from anyio_tools._calls import CallHandle
 from anyio_tools._chat import FunctionCall
 from anyio_tools._errors import CallRefusedError
@@ -90,9 +90,15 @@ class _Sessions:
     def new_call_id(self) -> str:
         return f"mcp-{next(self._ids)}"
 
+    def running(self, key: str) -> ToolExecutor | None:
+        """Return the executor of a client session, if it started already."""
+        return self._executors.get(key)
+
     async def executor(self, key: str) -> ToolExecutor:
+        """Return the executor of a client session, starting it if needed."""
         executor = self._executors.get(key)
         if executor is not None:
+            await anyio.lowlevel.checkpoint()
             return executor
         async with self._lock:  # one executor per key, even for simultaneous first calls
             executor = self._executors.get(key)
@@ -118,6 +124,8 @@ def _session_key(ctx: ServerRequestContext[Any, Any]) -> str:
     # Streamable HTTP names its sessions in a header; stdio and in-memory connections get a
     # lifespan (and so an executor) of their own.
     request = ctx.request
+    if request is None:
+        return "connection"
     headers = getattr(request, "headers", None)
     session_id = headers.get("mcp-session-id") if headers is not None else None
     return session_id if isinstance(session_id, str) else "connection"
@@ -176,7 +184,10 @@ def build_mcp_server(
 
     async def prepare(
         ctx: ServerRequestContext[Any, Any], params: mcp_types.CallToolRequestParams
-    ) -> mcp_types.CallToolResult | tuple[_Sessions, ToolExecutor, Tool, FunctionCall]:
+    ) -> (
+        mcp_types.CallToolResult
+        | tuple[_Sessions, ToolExecutor, Tool, FunctionCall, dict[str, Any]]
+    ):
         tool = by_name.get(params.name)
         if tool is None:
             await anyio.lowlevel.checkpoint()
@@ -184,13 +195,15 @@ def build_mcp_server(
                 f"unknown tool `{params.name}`; available: {', '.join(sorted(by_name))}"
             )
         sessions: _Sessions = ctx.lifespan_context
-        executor = await sessions.executor(_session_key(ctx))
+        key = _session_key(ctx)
+        # The session's executor checkpoints when it runs the call: only its first call waits
+        # here, for the executor to start.
+        executor = sessions.running(key) or await sessions.executor(key)
+        arguments = params.arguments or {}
         item = FunctionCall(
-            call_id=sessions.new_call_id(),
-            name=params.name,
-            arguments=json.dumps(params.arguments or {}),
+            call_id=sessions.new_call_id(), name=params.name, arguments=encode_arguments(arguments)
         )
-        return sessions, executor, tool, item
+        return sessions, executor, tool, item, arguments
 
     async def start_call(
         ctx: ServerRequestContext[Any, Any], params: mcp_types.CallToolRequestParams
@@ -198,7 +211,7 @@ def build_mcp_server(
         prepared = await prepare(ctx, params)
         if isinstance(prepared, mcp_types.CallToolResult):
             return prepared
-        sessions, executor, tool, item = prepared
+        sessions, executor, tool, item, _ = prepared
         try:
             handle = await executor.start(tool, item)
         except CallRefusedError as refused:
@@ -211,8 +224,8 @@ def build_mcp_server(
         prepared = await prepare(ctx, params)
         if isinstance(prepared, mcp_types.CallToolResult):
             return prepared
-        sessions, executor, tool, item = prepared
-        return await _call(ctx, sessions.task_group, executor, tool, item)
+        sessions, executor, tool, item, arguments = prepared
+        return await _call(ctx, sessions.task_group, executor, tool, item, arguments)
 
     server_class = _TaskServer if tasks else Server
     server: Server[Any] = server_class(
@@ -244,11 +257,12 @@ async def _call(
     executor: ToolExecutor,
     tool: Tool,
     item: FunctionCall,
+    arguments: dict[str, Any] | None = None,
 ) -> mcp_types.CallToolResult:
     """Run one call in this request's task; its updates go out as progress before the result."""
     progress = _Progress(ctx, task_group, item.call_id)
     try:
-        result = await executor.call(tool, item, on_update=progress.take)
+        result = await executor.call(tool, item, on_update=progress.take, arguments=arguments)
     except CallRefusedError as refused:
         return _refused_result(refused)
     except anyio.get_cancelled_exc_class():

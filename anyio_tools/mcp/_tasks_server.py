@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import aclosing
 from typing import Any, Final, final
 
@@ -164,7 +164,7 @@ class TaskCalls:
         params = ctx.params
         if (
             ctx.method != "tools/call"
-            or not isinstance(params, Mapping)
+            or params is None  # a Mapping otherwise, as the SDK types it: no ABC check
             or params.get("task") is None
         ):
             return await call_next(ctx)

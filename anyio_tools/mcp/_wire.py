@@ -260,10 +260,17 @@ class _TappedRead:
         return self
 
     async def __anext__(self) -> SessionMessage | Exception:
+        # `receive`, inlined: the read loop takes every message through here.
         try:
-            return await self.receive()
+            item: SessionMessage | Exception = await self._inner.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._tap.mark_lost("the server closed the connection")
             raise StopAsyncIteration from None
+        except anyio.BrokenResourceError:
+            self._tap.mark_lost("the server closed the connection")
+            raise
+        self._tap.received(item)
+        return item
 
     async def __aenter__(self) -> Self:
         return self

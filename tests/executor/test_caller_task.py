@@ -395,3 +395,75 @@ async def test_a_call_in_its_callers_task_ends_at_its_deadline() -> None:
     assert result.cancel_cause is CancelReason.TIMEOUT
     assert seen == ["cancelled"]
     assert after.status is CallStatus.DONE
+
+
+@function_tool(on_duplicate="confirm")
+async def careful(n: int) -> int:
+    """Return n (asks before a second call while one runs)."""
+    return n
+
+
+async def test_call_validates_arguments_given_as_an_object_without_parsing_the_text() -> None:
+    """CALL-1, EXE-5 (a): ``arguments=`` (an MCP server's already parsed object) is validated
+    as it is; the item's text is kept as the record, not parsed (here it is not even JSON)."""
+    host = FakeHost()
+    async with ToolExecutor(host) as executor:
+        result = await executor.call(
+            count, call_item("c1", "count", "unparsed"), arguments={"n": 2}
+        )
+    assert (result.status, result.value) == (CallStatus.DONE, 2)
+    started = [e for e in host.events if isinstance(e, CallStarted)]
+    assert [e.call.arguments for e in started] == ["unparsed"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ([1, 2], "expected a JSON object of named arguments, got an array"),
+        ('{"n": 1}', "expected a JSON object of named arguments, got a string"),
+        (7, "expected a JSON object of named arguments, got a number"),
+        ({1: 2}, "expected a JSON object of named arguments, got a key 1"),
+    ],
+)
+async def test_call_refuses_arguments_that_are_not_an_object(arguments: object, words: str) -> None:
+    """EXE-5 (a) with CALL-1: ``arguments=`` that are not an object (with string keys) are
+    refused as a text that is not a JSON object is: CallRefusedError, nothing runs."""
+    host = FakeHost()
+    async with ToolExecutor(host) as executor:
+        with pytest.raises(CallRefusedError) as refused:
+            await executor.call(count, call_item("c1", "count"), arguments=arguments)  # type: ignore[arg-type]
+        running = executor.calls()
+    output = refused.value.result.output
+    assert output.is_error
+    assert output.output == f"Invalid arguments for `count`: {words}"
+    assert running == []
+    assert host.events == []
+
+
+async def test_call_with_mistyped_arguments_ends_as_the_same_text_would() -> None:
+    """DEC-8 with CALL-1: arguments of the wrong type given as an object end the call with the
+    same validation error as the same arguments given as text."""
+    async with ToolExecutor() as executor:
+        as_object = await executor.call(count, call_item("c1", "count"), arguments={"n": "many"})
+        as_text = await executor.call(count, call_item("c2", "count", '{"n": "many"}'))
+    assert as_object.status is CallStatus.ERROR
+    assert "argument 'n'" in (as_object.output or "")
+    assert (as_object.status, as_object.output) == (as_text.status, as_text.output)
+
+
+async def test_call_leaves_the_callers_argument_object_unchanged() -> None:
+    """DUP-6 with CALL-1: the confirm parameter is taken out of a copy; the caller's object
+    (an MCP request's params) is left as it was, also for a tool with a duplicate policy."""
+    given = {"n": 4, "anyio_tools_confirm_duplicate": True}
+    async with ToolExecutor() as executor:
+        result = await executor.call(careful, call_item("c1", "careful"), arguments=given)
+    assert result.value == 4
+    assert given == {"n": 4, "anyio_tools_confirm_duplicate": True}
+
+
+async def test_call_takes_a_text_or_an_object_not_both() -> None:
+    """CALL-1: raw_arguments and arguments together are a programming error."""
+    async with ToolExecutor() as executor:
+        with pytest.raises(TypeError, match="raw_arguments or arguments, not both"):
+            await executor.call(count, call_item("c1", "count"), '{"n": 1}', arguments={"n": 1})
+        assert executor.calls() == []

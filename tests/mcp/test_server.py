@@ -92,6 +92,32 @@ async def test_the_tool_list_carries_our_schemas() -> None:
     assert "unknown tool `nope`" in unknown.content[0].text  # type: ignore[union-attr]
 
 
+@function_tool
+async def recorded(ctx: RunContext[None], text: str, n: int = 0) -> str:
+    """Return the arguments text the call item records."""
+    return f"{ctx.function_call.arguments} n={n}"
+
+
+async def test_served_arguments_are_validated_as_received_and_recorded_as_json() -> None:
+    """EXE-5 (a), DEC-8, #14: the request's argument object is validated as it is (no text to
+    parse); the call item records it as JSON; a wrong type is answered as the validation error;
+    absent arguments are no arguments."""
+    server = build_mcp_server([recorded])
+    async with Client(memory_transport(server), mode="legacy", cache=None) as client:
+        done = await client.call_tool("recorded", {"text": 'é "q"', "n": 2})
+        wrong = await client.call_tool("recorded", {"text": "t", "n": "many"})
+        missing = await client.call_tool("recorded", None)
+    assert not done.is_error
+    text = done.content[0].text  # type: ignore[union-attr]
+    recorded_text, _, rest = text.rpartition(" ")
+    assert json.loads(recorded_text) == {"text": 'é "q"', "n": 2}
+    assert rest == "n=2"
+    assert wrong.is_error
+    assert "Invalid arguments for `recorded`: argument 'n'" in wrong.content[0].text  # type: ignore[union-attr]
+    assert missing.is_error
+    assert "missing required argument 'text'" in missing.content[0].text  # type: ignore[union-attr]
+
+
 async def test_duplicate_policies_apply_per_client_session() -> None:
     """DUP-4, #14: a second ``solo`` on one connection is refused; another connection's runs."""
     server = build_mcp_server([solo])
