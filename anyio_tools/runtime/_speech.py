@@ -177,7 +177,8 @@ class SpeechHandle:
         return self._steps - 1
 
     def _end_step(self, step: int) -> None:
-        self._played = step + 1
+        if step >= self._played:  # never backwards (after _mark_done, say)
+            self._played = step + 1
         self._changed.wake()
 
     def _add_items(self, *items: ChatItem) -> None:
