@@ -40,6 +40,7 @@ from ._ledger import CallLedger, Delivery
 from ._loop import Loop
 from ._options import ToolOptions
 from ._outcomes import CallResult, DispatchResult, Outcome
+from ._outcomes import answer as answer_of
 from ._tools import Tool
 
 __all__ = ["Call", "CallHandle", "CallOwner", "CallTask", "current_call"]
@@ -99,6 +100,7 @@ class CallHandle:
 
     __slots__ = (
         "__weakref__",
+        "_ended_at",
         "_ledger",
         "_owner",
         "_update_messages",
@@ -116,6 +118,7 @@ class CallHandle:
         "ctx",
         "grouped",
         "guard",
+        "in_caller_task",
         "key",
         "options",
         "outcome",
@@ -153,6 +156,8 @@ class CallHandle:
         self.answered = False
         self.task: CallTask | None = None
         self.grouped = False  # runs in its executor's group of cancellable calls (DRN-1)
+        self.in_caller_task = False  # runs in the task that called `ToolExecutor.call` (CALL-1)
+        self._ended_at = 0.0  # when a caller's-task call ended unanswered (`release_end`)
         self.updated = False
         self.cancel_reason: str | None = None
         self.cause: CancelReason | None = None  # CAN-10
@@ -258,8 +263,15 @@ class CallHandle:
             await self.checkpoint()
         else:
             await self.wait_answered()
+        return self.answer_now()
+
+    def answer_now(self) -> DispatchResult:
+        """Return the first answer of a call that gave it (`answered`)."""
         answer = self.answer_value
-        assert answer is not None  # set before the event
+        if answer is None:  # ended in its caller's task, nobody waiting: built now
+            outcome = self.outcome
+            assert outcome is not None, "the call answered"  # release_end, then end
+            answer = self.answer_value = answer_of(self.call, outcome, created_at=self._ended_at)
         return answer
 
     async def wait_answered(self) -> None:
@@ -385,6 +397,19 @@ class CallHandle:
             released, self.released = self.released, None  # waiters hold their own reference
             if released is not None:
                 released.set()
+
+    def release_end(self, outcome: Outcome, created_at: float) -> None:
+        """Give the first answer of a caller's-task call that ended before any update.
+
+        CALL-1: its caller gets the result, not this answer, so the answer item is built
+        only when someone asks for it (`answer`, a joining call), as of *created_at*; built
+        at once if someone waits for it already.
+        """
+        if self.released is not None:
+            self.release(answer_of(self.call, outcome, created_at=created_at))
+        elif not self.answered:
+            self.answered = True
+            self._ended_at = created_at
 
     def end(self, outcome: Outcome) -> None:
         """Record how the call ended (once) and wake whoever iterates its updates."""

@@ -623,9 +623,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 with anyio.move_on_after(self._close_timeout, shield=True):
                     await call.wait_ended()
             raise
-        answer = call.answer_value
-        assert answer is not None  # set before the event
-        return answer
+        return call.answer_now()
 
     async def call(
         self,
@@ -836,6 +834,7 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
             run = self._run_instrumented
         if caller is not None:  # CALL-1: the body runs in the caller's task, after this
             call.task = caller
+            call.in_caller_task = True
             caller.admitted(run, call, error)
             return call
         group = self._cancellable if call.cancellable else None

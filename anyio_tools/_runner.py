@@ -189,7 +189,10 @@ class CallRunner:
     def _settle(self, call: CallHandle, outcome: Outcome) -> None:
         item = call.call
         if not call.answered:
-            call.release(answer(item, outcome, created_at=self._loop.clock()))
+            if call.in_caller_task:  # CALL-1: its caller takes the result instead
+                call.release_end(outcome, self._loop.clock())
+            else:
+                call.release(answer(item, outcome, created_at=self._loop.clock()))
             return
         if self._deliverer is None or (
             outcome.status is CallStatus.CANCELLED and outcome.text is None

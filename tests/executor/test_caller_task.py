@@ -467,3 +467,72 @@ async def test_call_takes_a_text_or_an_object_not_both() -> None:
         with pytest.raises(TypeError, match="raw_arguments or arguments, not both"):
             await executor.call(count, call_item("c1", "count"), '{"n": 1}', arguments={"n": 1})
         assert executor.calls() == []
+
+
+@function_tool(on_duplicate="join")
+async def quiet(ctx: RunContext[None]) -> str:
+    """Wait for the release without an update, then answer."""
+    gates["started"].set()
+    await gates["release"].wait()
+    await anyio.sleep(5)
+    return "quiet done"
+
+
+@pytest.mark.virtual_time
+async def test_a_call_that_ended_in_its_callers_task_answers_as_of_its_end() -> None:
+    """CALL-1, EXE-7: the handle of a call() that ended before any update answers with its
+    result as of its end, however late it is asked, and always with the same item."""
+    async with ToolExecutor() as executor, anyio.create_task_group() as tg:
+        results = []
+
+        async def caller() -> None:
+            results.append(await executor.call(quiet, call_item("q1", "quiet")))
+
+        tg.start_soon(caller)
+        await gates["started"].wait()
+        (handle,) = executor.calls()
+        gates["release"].set()
+        await handle.wait_ended()
+        ended_at = anyio.current_time()
+        await anyio.sleep(3)
+        first = await handle.answer()
+        again = await handle.answer()
+    (result,) = results
+    assert (result.status, result.output) == (CallStatus.DONE, "quiet done")
+    assert first is again
+    assert (first.call.call_id, first.output.call_id, first.output.output) == (
+        "q1",
+        "q1",
+        "quiet done",
+    )
+    assert first.output.created_at == ended_at
+    assert not first.non_blocking
+    assert first.call.sort_key < first.output.sort_key  # INV-6
+
+
+async def test_a_call_joining_a_call_in_its_callers_task_gets_its_answer_at_its_end() -> None:
+    """CALL-1, JOIN-2: a duplicate that joins a call() waits for its first answer; the call
+    ends without an update and the joiner is answered with its result."""
+    async with ToolExecutor() as executor, anyio.create_task_group() as tg:
+        results = []
+
+        async def caller() -> None:
+            results.append(await executor.call(quiet, call_item("q1", "quiet")))
+
+        tg.start_soon(caller)
+        await gates["started"].wait()
+        joined = []
+
+        async def joiner() -> None:
+            ctx: RunContext[None] = RunContext(function_call=call_item("q2", "quiet"))
+            joined.append(await executor.execute(quiet, ctx))
+
+        tg.start_soon(joiner)
+        await anyio.wait_all_tasks_blocked()
+        assert joined == []
+        gates["release"].set()
+    ((result,), (answer,)) = (results, joined)
+    assert result.output == "quiet done"
+    assert answer.output.call_id == "q2"
+    assert "quiet done" in answer.output.output
+    assert not answer.output.is_error
