@@ -9,6 +9,12 @@ through ``ToolExecutor.execute`` are reported too, without a target). Over the
 in-memory transport both run in the worker's loop; over streamable HTTP each server runs in
 its own process (hypercorn on 127.0.0.1, as ``serve_mcp`` serves), started once per worker.
 
+Over the in-memory transport a third setup, the *floor*, is the bare SDK plus only what
+issue #14 asks of every call besides bookkeeping: a progress token on the request, and on each
+side one checkpoint (SPEC INV-27) and one cancel scope around the work (a call is cancelled
+alone, CAN-1), with the arguments validated by pydantic on the server. It says what share of
+the ``<= 1.2x`` budget those alone use up (see ``benchmarks/README.md``, "Row 10's floor").
+
 ``run.py`` imports this module and merges `measure` into its rounds and `ROWS` into its
 tables. ``python benchmarks/mcp_rows.py --serve bare|ours --port N`` is the server process.
 """
@@ -30,6 +36,7 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+import pydantic
 from mcp import Client
 from mcp.server import Server
 from mcp.server.context import ServerRequestContext
@@ -71,6 +78,36 @@ def bare_server() -> Server[Any]:
     return Server("bare", on_list_tools=list_tools, on_call_tool=call_tool)
 
 
+class _EchoArguments(pydantic.BaseModel):
+    x: int
+
+
+async def _echo(x: int) -> int:
+    return x
+
+
+def floor_server() -> Server[Any]:
+    """The bare server plus what every call of ours must do: a checkpoint, a cancel scope,
+    validated arguments (the floor: see the module's docstring)."""
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(
+            tools=[types.Tool(name="echo", description="Return x.", input_schema=SCHEMA)]
+        )
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        await anyio.lowlevel.checkpoint()
+        with anyio.CancelScope():  # the tool's function is awaited in it, as ours is
+            x = await _echo(**_EchoArguments.model_validate(params.arguments or {}).model_dump())
+        return types.CallToolResult(content=[types.TextContent(type="text", text=str(x))])
+
+    return Server("floor", on_list_tools=list_tools, on_call_tool=call_tool)
+
+
 _CHUNKS = 6
 """The setups run in alternating chunks, so a slow spell of a shared machine hits each."""
 
@@ -94,11 +131,14 @@ async def _alternating(setups: Sequence[Callable[[int], Awaitable[None]]], n: in
     return [total / calls * 1e6 for total in spent]
 
 
-async def _row(ours_server: Any, bare_server_spec: Any, n: int) -> tuple[float, float, float]:
+async def _row(
+    ours_server: Any, bare_server_spec: Any, n: int, floor_spec: Any = None
+) -> tuple[float, ...]:
     async with (
         MCPToolset(id="bench", server=ours_server, use_tasks=False) as toolset,
         ToolExecutor() as executor,
         Client(bare_server_spec, mode="legacy", cache=None) as client,
+        AsyncExitStack() as stack,
     ):
         tool = toolset.get_tool("echo")
 
@@ -113,13 +153,26 @@ async def _row(ours_server: Any, bare_server_spec: Any, n: int) -> tuple[float, 
         async def bare(i: int) -> None:
             await client.call_tool("echo", {"x": i})
 
-        ours_us, execute_us, bare_us = await _alternating((ours, ours_execute, bare), n)
-        return ours_us, bare_us, execute_us
+        setups = [ours, ours_execute, bare]
+        if floor_spec is not None:
+            floor_client = await stack.enter_async_context(
+                Client(floor_spec, mode="legacy", cache=None)
+            )
+
+            async def floor(i: int) -> None:
+                await anyio.lowlevel.checkpoint()
+                with anyio.CancelScope():
+                    await floor_client.call_tool("echo", {"x": i}, meta={"progress_token": i})
+
+            setups.append(floor)
+        ours_us, execute_us, bare_us, *floor_us = await _alternating(setups, n)
+        return ours_us, bare_us, execute_us, *floor_us
 
 
-async def memory_row(n: int) -> tuple[float, float, float]:
-    """Per-call µs over the in-memory transport: (ours, bare SDK, ours through execute())."""
-    return await _row(build_mcp_server([echo]), bare_server(), n)
+async def memory_row(n: int) -> tuple[float, ...]:
+    """Per-call µs over the in-memory transport: (ours, bare SDK, ours through execute(),
+    the floor)."""
+    return await _row(build_mcp_server([echo]), bare_server(), n, floor_server())
 
 
 def _free_port() -> int:
@@ -168,7 +221,7 @@ async def _both_served() -> AsyncIterator[tuple[str, str]]:
         yield urls["ours"], urls["bare"]
 
 
-async def http_row(n: int) -> tuple[float, float, float]:
+async def http_row(n: int) -> tuple[float, ...]:
     """Per-call µs over streamable HTTP on loopback: (ours, bare SDK, ours through execute())."""
     async with _both_served() as (ours_url, bare_url):
         return await _row(ours_url, bare_url, n)
@@ -178,7 +231,9 @@ async def measure(n_memory: int, n_http: int) -> dict[str, float]:
     """One round of row 10: per-call µs and calls per second, ours and bare."""
     figures: dict[str, float] = {}
     for transport, row, n in (("memory", memory_row, n_memory), ("http", http_row, n_http)):
-        ours, bare, execute = await row(n)
+        ours, bare, execute, *floor = await row(n)
+        if floor:
+            figures[f"mcp.{transport}.floor_us"] = floor[0]
         figures[f"mcp.{transport}.call_us"] = ours
         figures[f"mcp.{transport}.execute_us"] = execute
         figures[f"mcp.{transport}.calls_per_s"] = 1e6 / ours
@@ -190,12 +245,16 @@ async def measure(n_memory: int, n_http: int) -> dict[str, float]:
 CALLS: dict[str, tuple[int, int]] = {"standard": (2000, 300), "quick": (500, 100), "smoke": (5, 3)}
 """Sequential calls per round, in-memory and over HTTP, by preset."""
 
-KEYS = tuple(
-    f"{prefix}mcp.{transport}.{figure}"
-    for prefix in ("", "baseline.")
-    for transport in ("memory", "http")
-    for figure in ("call_us", "calls_per_s")
-) + tuple(f"mcp.{transport}.execute_us" for transport in ("memory", "http"))
+KEYS = (
+    *(
+        f"{prefix}mcp.{transport}.{figure}"
+        for prefix in ("", "baseline.")
+        for transport in ("memory", "http")
+        for figure in ("call_us", "calls_per_s")
+    ),
+    *(f"mcp.{transport}.execute_us" for transport in ("memory", "http")),
+    "mcp.memory.floor_us",
+)
 """Every figure `measure` reports."""
 
 ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | None]] = [
@@ -209,6 +268,13 @@ ROWS: list[tuple[str, str, str | None, str, Callable[[float], bool] | None]] = [
     (
         "10 same, client execute() (µs)",
         "mcp.memory.execute_us",
+        "baseline.mcp.memory.call_us",
+        "",
+        None,
+    ),
+    (
+        "10 floor: required part only (µs)",
+        "mcp.memory.floor_us",
         "baseline.mcp.memory.call_us",
         "",
         None,

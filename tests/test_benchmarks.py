@@ -76,6 +76,7 @@ async def test_every_row_runs_and_reports_a_figure(anyio_backend_name: str) -> N
         for size in (10, 1_000, 10_000)
     }
     expected |= {f"mcp.{transport}.execute_us" for transport in ("memory", "http")}  # row 10
+    expected.add("mcp.memory.floor_us")  # row 10's floor
     expected.add("ledger.per_update_us")  # row 15 (issue #15)
     expected |= {"deadline.with_us", "deadline.without_us"}  # row 13 (issue #16)
     expected |= {  # row 14 (issue #17)
