@@ -623,7 +623,9 @@ class ToolExecutor(CallRunner, AsyncContextManagerMixin):
                 with anyio.move_on_after(self._close_timeout, shield=True):
                     await call.wait_ended()
             raise
-        return call.answer_now()
+        answer = call.answer_value
+        assert answer is not None  # a call of a task is answered at once (not `release_end`)
+        return answer
 
     async def call(
         self,
