@@ -59,9 +59,12 @@ async def echo(x: int) -> int:
     return x
 
 
-def bare_server() -> Server[Any]:
-    """The same tool on the SDK's low-level server, without anyio_tools."""
+_CallTool = Callable[
+    [ServerRequestContext[Any, Any], types.CallToolRequestParams], Awaitable[types.CallToolResult]
+]
 
+
+def _echo_server(name: str, call_tool: _CallTool) -> Server[Any]:
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
@@ -69,13 +72,19 @@ def bare_server() -> Server[Any]:
             tools=[types.Tool(name="echo", description="Return x.", input_schema=SCHEMA)]
         )
 
+    return Server(name, on_list_tools=list_tools, on_call_tool=call_tool)
+
+
+def bare_server() -> Server[Any]:
+    """The same tool on the SDK's low-level server, without anyio_tools."""
+
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         x = (params.arguments or {}).get("x")
         return types.CallToolResult(content=[types.TextContent(type="text", text=str(x))])
 
-    return Server("bare", on_list_tools=list_tools, on_call_tool=call_tool)
+    return _echo_server("bare", call_tool)
 
 
 class _EchoArguments(pydantic.BaseModel):
@@ -90,13 +99,6 @@ def floor_server() -> Server[Any]:
     """The bare server plus what every call of ours must do: a checkpoint, a cancel scope,
     validated arguments (the floor: see the module's docstring)."""
 
-    async def list_tools(
-        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListToolsResult:
-        return types.ListToolsResult(
-            tools=[types.Tool(name="echo", description="Return x.", input_schema=SCHEMA)]
-        )
-
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
@@ -105,7 +107,7 @@ def floor_server() -> Server[Any]:
             x = await _echo(**_EchoArguments.model_validate(params.arguments or {}).model_dump())
         return types.CallToolResult(content=[types.TextContent(type="text", text=str(x))])
 
-    return Server("floor", on_list_tools=list_tools, on_call_tool=call_tool)
+    return _echo_server("floor", call_tool)
 
 
 _CHUNKS = 6

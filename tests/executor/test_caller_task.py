@@ -15,6 +15,7 @@ import pytest
 from anyio_tools import (
     CallEnded,
     CallRefusedError,
+    CallResult,
     CallStarted,
     CallStatus,
     CallUpdated,
@@ -22,6 +23,7 @@ from anyio_tools import (
     ExecutorClosedError,
     FunctionCall,
     RunContext,
+    Tool,
     ToolExecutor,
     ToolFlag,
     function_tool,
@@ -478,17 +480,19 @@ async def quiet(ctx: RunContext[None]) -> str:
     return "quiet done"
 
 
+async def call_into(
+    executor: ToolExecutor, tool: Tool, call_id: str, results: list[CallResult]
+) -> None:
+    results.append(await executor.call(tool, call_item(call_id, tool.name)))
+
+
 @pytest.mark.virtual_time
 async def test_a_call_that_ended_in_its_callers_task_answers_as_of_its_end() -> None:
     """CALL-1, EXE-7: the handle of a call() that ended before any update answers with its
     result as of its end, however late it is asked, and always with the same item."""
+    results: list[CallResult] = []
     async with ToolExecutor() as executor, anyio.create_task_group() as tg:
-        results = []
-
-        async def caller() -> None:
-            results.append(await executor.call(quiet, call_item("q1", "quiet")))
-
-        tg.start_soon(caller)
+        tg.start_soon(call_into, executor, quiet, "q1", results)
         await gates["started"].wait()
         (handle,) = executor.calls()
         gates["release"].set()
@@ -513,13 +517,9 @@ async def test_a_call_that_ended_in_its_callers_task_answers_as_of_its_end() -> 
 async def test_a_call_joining_a_call_in_its_callers_task_gets_its_answer_at_its_end() -> None:
     """CALL-1, JOIN-2: a duplicate that joins a call() waits for its first answer; the call
     ends without an update and the joiner is answered with its result."""
+    results: list[CallResult] = []
     async with ToolExecutor() as executor, anyio.create_task_group() as tg:
-        results = []
-
-        async def caller() -> None:
-            results.append(await executor.call(quiet, call_item("q1", "quiet")))
-
-        tg.start_soon(caller)
+        tg.start_soon(call_into, executor, quiet, "q1", results)
         await gates["started"].wait()
         joined = []
 
