@@ -263,9 +263,9 @@ class CallHandle:
             await self.checkpoint()
         else:
             await self.wait_answered()
-        return self.answer_now()
+        return self._answer_now()
 
-    def answer_now(self) -> DispatchResult:
+    def _answer_now(self) -> DispatchResult:
         """Return the first answer of a call that gave it (`answered`)."""
         answer = self.answer_value
         if answer is None:  # ended in its caller's task, nobody waiting: built now
